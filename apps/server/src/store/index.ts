@@ -1,0 +1,101 @@
+/**
+ * The local SQLite store: session history, session events, request records, profiles, settings.
+ * `openStore()` applies migrations, then hands out a Prisma client (Rust-free, better-sqlite3 adapter).
+ */
+import fs from "node:fs";
+import path from "node:path";
+import { PrismaBetterSQLite3 } from "@prisma/adapter-better-sqlite3";
+import { GefyraError, describeCause } from "../core/errors";
+import { PrismaClient, type Session, type SessionEvent } from "./generated/client";
+import { migrateStore, readMigrations } from "./migrate";
+import { MIGRATIONS_DIR, STORE_FILE_NAME, resolveDataDir } from "./paths";
+
+export type { Session, SessionEvent } from "./generated/client";
+export { resolveDataDir, STORE_FILE_NAME } from "./paths";
+
+export type SessionKind = "connection" | "run" | "bridge";
+
+export interface OpenStoreOptions {
+  /** Directory of gefyra.db; default GEFYRA_DATA_DIR or $XDG_DATA_HOME/gefyra-ts. */
+  dataDir?: string;
+  /** Override for tests. */
+  migrationsDir?: string;
+}
+
+export interface StartSessionInput {
+  kind: SessionKind;
+  context?: string | null;
+  namespace?: string | null;
+  target?: string | null;
+  user?: string | null;
+}
+
+export interface SessionEventInput {
+  type: string;
+  message: string;
+  data?: unknown;
+  at?: Date;
+}
+
+export interface ListSessionsInput {
+  kind?: SessionKind;
+  limit?: number;
+  /** Only sessions that have not ended. */
+  activeOnly?: boolean;
+}
+
+export interface Store {
+  readonly file: string;
+  readonly prisma: PrismaClient;
+  startSession(input: StartSessionInput): Promise<Session>;
+  endSession(id: string, stopReason?: string): Promise<Session>;
+  recordSessionEvent(sessionId: string, event: SessionEventInput): Promise<SessionEvent>;
+  listSessions(input?: ListSessionsInput): Promise<Session[]>;
+  listSessionEvents(sessionId: string): Promise<SessionEvent[]>;
+  close(): Promise<void>;
+}
+
+export async function openStore(options: OpenStoreOptions = {}): Promise<Store> {
+  const dir = resolveDataDir(options.dataDir);
+  try {
+    fs.mkdirSync(dir, { recursive: true });
+  } catch (cause) {
+    throw new GefyraError("STORE_OPEN_FAILED", `Cannot create the data directory ${dir} (${describeCause(cause)}): check its permissions or set GEFYRA_DATA_DIR.`, { cause });
+  }
+  const file = path.join(dir, STORE_FILE_NAME);
+  migrateStore(file, readMigrations(options.migrationsDir ?? MIGRATIONS_DIR));
+
+  const prisma = new PrismaClient({ adapter: new PrismaBetterSQLite3({ url: `file:${file}`, timeout: 5000 }) });
+  await prisma.$connect();
+  return createStore(file, prisma);
+}
+
+function createStore(file: string, prisma: PrismaClient): Store {
+  return {
+    file,
+    prisma,
+    startSession: (input) =>
+      prisma.session.create({
+        data: { kind: input.kind, context: input.context ?? null, namespace: input.namespace ?? null, target: input.target ?? null, user: input.user ?? null },
+      }),
+    endSession: (id, stopReason) => prisma.session.update({ where: { id }, data: { endedAt: new Date(), stopReason: stopReason ?? null } }),
+    recordSessionEvent: (sessionId, event) =>
+      prisma.sessionEvent.create({
+        data: {
+          sessionId,
+          type: event.type,
+          message: event.message,
+          data: event.data === undefined ? null : JSON.stringify(event.data),
+          ...(event.at ? { at: event.at } : {}),
+        },
+      }),
+    listSessions: (input = {}) =>
+      prisma.session.findMany({
+        where: { ...(input.kind ? { kind: input.kind } : {}), ...(input.activeOnly ? { endedAt: null } : {}) },
+        orderBy: { startedAt: "desc" },
+        take: Math.min(Math.max(input.limit ?? 100, 1), 1000),
+      }),
+    listSessionEvents: (sessionId) => prisma.sessionEvent.findMany({ where: { sessionId }, orderBy: [{ at: "asc" }, { id: "asc" }] }),
+    close: () => prisma.$disconnect(),
+  };
+}
