@@ -14,7 +14,7 @@ import { GefyraError, describeCause } from "./errors";
 export interface KubeconfigOptions {
   /** Explicit kubeconfig path (CLI --kubeconfig); wins over KUBECONFIG like kubectl's flag. */
   kubeconfig?: string;
-  env?: NodeJS.ProcessEnv;
+  env?: Readonly<Record<string, string | undefined>>;
   /** Home directory for ~/.kube/config (tests). */
   home?: string;
 }

@@ -1,0 +1,23 @@
+/**
+ * The dashboard's API. To add a domain: write routers/<domain>.ts as a plain object
+ * `satisfies TRPCRouterRecord` using `publicProcedure`, and add it below.
+ */
+import { contextsRouter } from "./routers/contexts";
+import { healthRouter } from "./routers/health";
+import { sessionsRouter } from "./routers/sessions";
+import { createCallerFactory, createTRPCRouter } from "./trpc";
+
+export const appRouter = createTRPCRouter({
+  health: healthRouter,
+  contexts: contextsRouter,
+  sessions: sessionsRouter,
+});
+
+export type AppRouter = typeof appRouter;
+
+/** Server-side caller (tests, CLI): `createCaller(ctx).contexts.list()`. */
+export const createCaller = createCallerFactory(appRouter);
+
+export { createContextFactory, type Context, type ServerDeps } from "./trpc";
+export type { SessionDto } from "./routers/sessions";
+export type { HealthTick } from "./routers/health";
