@@ -73,6 +73,9 @@ ensure_docker_engine() {
     return 0
   fi
 
+  if [[ -S "$sock" && ! -w "$sock" ]]; then
+    gefyra_die "no permission to use the Docker engine socket $sock as $(id -un); rerun as root or join its group ($(stat -c %G "$sock"))"
+  fi
   [[ -f "$pidfile" ]] && pid="$(cat "$pidfile" 2>/dev/null || true)"
   if _docker_pid_alive "$pid"; then
     gefyra_log "dockerd (pid $pid, from $pidfile) is running but not answering yet; waiting"
@@ -82,6 +85,7 @@ ensure_docker_engine() {
       gefyra_die "no Docker engine answers at $host and starting dockerd needs root; rerun as root or start the engine yourself"
     mkdir -p "$(dirname "$log")" "$(dirname "$pidfile")" "$(dirname "$sock")"
     printf '\n===== %s gefyra: starting dockerd --host %s %s\n' "$(date -u +%FT%TZ)" "$host" "${GEFYRA_DOCKERD_ARGS:-}" >>"$log"
+    rm -f "$pidfile" # stale: its process is gone
     # Own session so it outlives this script and its process group; the inner shell writes its
     # own pid (the one dockerd then has, via exec) so the pid file is right even if setsid forks.
     # shellcheck disable=SC2016 # $$ is expanded by the inner shell
@@ -104,6 +108,7 @@ ensure_docker_engine() {
       return 0
     fi
     if ! _docker_pid_alive "$pid"; then
+      sleep 0.2 # let its last words reach the log
       break
     fi
     sleep 0.25
