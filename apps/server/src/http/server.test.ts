@@ -98,7 +98,8 @@ describe("HTTP server security", () => {
   });
 
   it("serves a tRPC query over HTTP with the cookie or a Bearer token", async () => {
-    for (const headers of [{ cookie: cookie() }, { authorization: `Bearer ${server.token}` }]) {
+    const variants: Record<string, string>[] = [{ cookie: cookie() }, { authorization: `Bearer ${server.token}` }];
+    for (const headers of variants) {
       const res = await request("/api/trpc/health.info", { headers });
       expect(res.status).toBe(200);
       const body = JSON.parse(res.body) as { result: { data: { version: string; uptimeMs: number } } };

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# `npm start`: prepare what is missing, build the dashboard if needed, then serve it on
+# 127.0.0.1 and print http://127.0.0.1:PORT/?token=TOKEN. Extra args go to the server:
+#   npm start -- --port 7300 | --host 0.0.0.0 | --data-dir DIR | --dev | --no-web
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+export NEXT_TELEMETRY_DISABLED=1
+
+# 1. system prerequisites (written by another part of the repo; only when present)
+if [[ -f scripts/setup-system.sh ]]; then
+  bash scripts/setup-system.sh --for start
+fi
+
+# 2. the Prisma client (generated, gitignored)
+bash apps/server/scripts/prisma.sh generate-if-missing
+
+# 3. the dashboard's production build, when missing or older than its sources
+dev=0
+for arg in "$@"; do [[ "$arg" == "--dev" || "$arg" == "--no-web" ]] && dev=1; done
+if [[ $dev == 0 ]]; then
+  build_id="apps/web/.next/BUILD_ID"
+  newer=""
+  if [[ -f "$build_id" ]]; then
+    # any source of the dashboard (or of the API types it imports) newer than the build
+    newer="$(find apps/web apps/server/src/trpc packages/shared/src \
+      \( -name node_modules -o -name .next \) -prune -o -type f -newer "$build_id" -print -quit 2>/dev/null || true)"
+  fi
+  if [[ ! -f "$build_id" || -n "$newer" ]]; then
+    echo "gefyra-ts: building the dashboard${newer:+ (changed: ${newer})}..." >&2
+    (cd apps/web && "$root/node_modules/.bin/next" build >&2)
+  fi
+fi
+
+# 4. the server; exec so Ctrl-C (SIGINT) reaches it directly and it shuts down cleanly
+exec "$root/node_modules/.bin/tsx" apps/server/src/http/main.ts "$@"
