@@ -9,6 +9,7 @@ set -euo pipefail
 KUBE_VERSION="${KUBE_VERSION:-v1.34.4}"
 ETCD_VERSION="${ETCD_VERSION:-v3.6.5}"
 COREDNS_VERSION="${COREDNS_VERSION:-v1.14.7}"
+CRICTL_VERSION="${CRICTL_VERSION:-v1.34.0}"
 CACHE_ROOT="${GEFYRA_DEVCLUSTER_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/gefyra-devcluster}"
 BIN_DIR="$CACHE_ROOT/bin/k8s-$KUBE_VERSION-etcd-$ETCD_VERSION-coredns-$COREDNS_VERSION"
 KUBE_CMDS=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl)
@@ -16,7 +17,7 @@ KUBE_CMDS=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-pr
 log() { printf '[devcluster build] %s\n' "$*" >&2; }
 
 all_present() {
-  for b in "${KUBE_CMDS[@]}" etcd coredns; do [[ -x "$BIN_DIR/$b" ]] || return 1; done
+  for b in "${KUBE_CMDS[@]}" etcd coredns crictl; do [[ -x "$BIN_DIR/$b" ]] || return 1; done
 }
 
 if all_present; then
@@ -91,8 +92,16 @@ build_coredns() {
   log "built coredns in $((SECONDS - t0)) s"
 }
 
+build_crictl() {
+  [[ -x "$BIN_DIR/crictl" ]] && return
+  log "building crictl $CRICTL_VERSION"
+  GOBIN="$WORK/gobin" go install -trimpath -ldflags "-s -w" "sigs.k8s.io/cri-tools/cmd/crictl@$CRICTL_VERSION"
+  mv "$WORK/gobin/crictl" "$BIN_DIR/crictl"
+}
+
 build_etcd
 build_coredns
+build_crictl
 build_kubernetes
 all_present || { echo "error: devcluster binaries incomplete in $BIN_DIR" >&2; exit 1; }
 echo "$BIN_DIR"
