@@ -94,7 +94,6 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
 
   let nextHandler: ((req: http.IncomingMessage, res: http.ServerResponse) => Promise<void>) | null = null;
   let nextUpgrade: ((req: http.IncomingMessage, socket: Duplex, head: Buffer) => Promise<void>) | null = null;
-  let nextApp: { close(): Promise<void> } | null = null;
   let port = 0;
   let allowed = new Set<string>();
 
@@ -176,7 +175,6 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
       const { default: next } = await import("next");
       const app = next({ dev, dir: WEB_DIR, hostname: "127.0.0.1", port, customServer: true, quiet: !dev, httpServer: server });
       await app.prepare();
-      nextApp = app;
       nextHandler = app.getRequestHandler();
       if (dev) nextUpgrade = app.getUpgradeHandler();
     } catch (cause) {
@@ -198,7 +196,11 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
       }, 2000).unref();
     });
     wss.close();
-    await nextApp?.close().catch(() => undefined);
+    // Not nextApp.close(): in Next 16 it awaits a waitUntil awaiter that module-level caches keep,
+    // so a second Next server in the same process (tests) then fails every page with 500
+    // ("Cannot call waitUntil() on an AwaiterOnce that was already awaited"). We use no after().
+    nextHandler = null;
+    nextUpgrade = null;
     await store.close();
   }
   const close = (): Promise<void> => (closing ??= closeAll());

@@ -1,0 +1,66 @@
+/**
+ * Fixtures for browser specs: a real gefyra-ts server (Next.js production build + tRPC + WS)
+ * on a free port, with a temp data dir and a temp KUBECONFIG, torn down after each test.
+ * The dashboard must be built first (scripts/start.sh or `npm run build -w apps/web`);
+ * `ensureWebBuild()` builds it once when it is missing.
+ */
+import { execFileSync } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { test as base } from "@playwright/test";
+import { startServer, type RunningServer } from "../../apps/server/src/index";
+
+const root = path.resolve(import.meta.dirname, "..", "..");
+
+export interface FakeContext {
+  name: string;
+  server: string;
+  namespace?: string;
+}
+
+export interface DashboardFixtures {
+  /** Contexts written into the temp kubeconfig; override with test.use({ kubeContexts: [...] }). */
+  kubeContexts: FakeContext[];
+  /** The running server; `dashboard.url` carries the token. */
+  dashboard: RunningServer;
+}
+
+export function ensureWebBuild(): void {
+  const env = { ...process.env, NEXT_TELEMETRY_DISABLED: "1" };
+  execFileSync("bash", [path.join(root, "apps/server/scripts/prisma.sh"), "generate-if-missing"], { stdio: "inherit", env });
+  if (!fs.existsSync(path.join(root, "apps/web/.next/BUILD_ID"))) {
+    execFileSync(path.join(root, "node_modules/.bin/next"), ["build"], { cwd: path.join(root, "apps/web"), stdio: "inherit", env });
+  }
+}
+
+function writeKubeconfig(file: string, contexts: FakeContext[]): void {
+  const lines = ["apiVersion: v1", "kind: Config", `current-context: "${contexts[0]?.name ?? ""}"`, "clusters:"];
+  for (const c of contexts) lines.push(`- name: ${c.name}`, "  cluster:", `    server: ${c.server}`);
+  lines.push("users:");
+  for (const c of contexts) lines.push(`- name: ${c.name}`, "  user:", "    token: not-a-real-token");
+  lines.push("contexts:");
+  for (const c of contexts) lines.push(`- name: ${c.name}`, "  context:", `    cluster: ${c.name}`, `    user: ${c.name}`, ...(c.namespace ? [`    namespace: ${c.namespace}`] : []));
+  fs.writeFileSync(file, `${lines.join("\n")}\n`);
+}
+
+export const test = base.extend<DashboardFixtures>({
+  // an API server address nobody listens on: the context is listed and shown as unreachable
+  kubeContexts: [[{ name: "devcluster-e2e", server: "https://127.0.0.1:9", namespace: "shop" }], { option: true }],
+  dashboard: async ({ kubeContexts }, use) => {
+    ensureWebBuild();
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "gefyra-browser-"));
+    const kubeconfig = path.join(dir, "kubeconfig");
+    // no contexts: no file at all (the "No kubeconfig found" empty state)
+    if (kubeContexts.length > 0) writeKubeconfig(kubeconfig, kubeContexts);
+    const server = await startServer({ port: 0, web: true, dataDir: path.join(dir, "data"), kube: { env: { KUBECONFIG: kubeconfig } } });
+    try {
+      await use(server);
+    } finally {
+      await server.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  },
+});
+
+export { expect } from "@playwright/test";
