@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck source-path=SCRIPTDIR
 # `npm run images`: build every image in images/ and load it into the local devcluster.
 #
 #   bash images/build.sh [--no-load] [--verbose] [NAME...]
@@ -17,6 +18,7 @@
 # images rebuild from docker's layer cache in about a second. Loading uses e2e/devcluster/load.sh
 # when the devcluster's containerd socket exists, and is skipped otherwise.
 set -euo pipefail
+# shellcheck disable=SC2034 # read by scripts/lib/common.sh
 GEFYRA_LOG_PREFIX=images
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=../scripts/lib/common.sh
@@ -34,7 +36,7 @@ for a in "$@"; do
     --no-load) load=0 ;;
     --verbose) verbose=1 ;;
     -h | --help)
-      sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+      gefyra_usage "${BASH_SOURCE[0]}"
       exit 0
       ;;
     -*) gefyra_die "unknown option '$a'; usage: bash images/build.sh [--no-load] [--verbose] [NAME...]" ;;
@@ -95,7 +97,9 @@ for n in "${names[@]}"; do
   ctx="$(image_context "$n")"
   before="$(docker image inspect -f '{{.Id}}' "$ref" 2>/dev/null || true)"
   start="$(gefyra_now)"
-  gefyra_log "building $ref from images/$n (context ${ctx#"$GEFYRA_REPO_ROOT"/})"
+  shown="${ctx#"$GEFYRA_REPO_ROOT"}"
+  shown="${shown#/}"
+  gefyra_log "building $ref from images/$n (context ${shown:-.})"
   out="$(mktemp)"
   if ((verbose)); then
     docker build -f "$HERE/$n/Dockerfile" -t "$ref" "$ctx" 2>&1 | tee "$out" >&2 || true

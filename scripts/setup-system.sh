@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck source-path=SCRIPTDIR
 # Prepares this machine for `npm start` or `npm test`: installs the missing Debian packages and
 # makes sure a Docker engine answers. Idempotent: a second run installs nothing and starts nothing.
 #
@@ -6,6 +7,7 @@
 #
 # Functions come from scripts/lib/ (documented at the top of each file there).
 set -euo pipefail
+# shellcheck disable=SC2034 # read by scripts/lib/common.sh
 GEFYRA_LOG_PREFIX=setup
 # shellcheck source=lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
@@ -14,7 +16,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib/debian.sh"
 # shellcheck source=lib/docker-engine.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/docker-engine.sh"
 
-purpose=test
+purpose="test"
 while (($#)); do
   case "$1" in
     --for)
@@ -26,7 +28,7 @@ while (($#)); do
       shift
       ;;
     -h | --help)
-      sed -n '2,7p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+      gefyra_usage "${BASH_SOURCE[0]}"
       exit 0
       ;;
     *) gefyra_die "unknown argument '$1'; usage: bash scripts/setup-system.sh [--for start|test]" ;;

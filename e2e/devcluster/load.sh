@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck source-path=SCRIPTDIR
 # `npm run cluster:load -- IMAGE [IMAGE...]`: copy images from the local Docker engine into the
 # devcluster's containerd (namespace k8s.io), what `kind load docker-image` does for kind:
 #   docker save IMAGE... | ctr --address SOCK -n k8s.io images import --all-platforms -
@@ -11,6 +12,7 @@
 # Settings: GEFYRA_DEVCLUSTER_CONTAINERD_SOCK (default /run/gefyra-devcluster/containerd/containerd.sock),
 # CONTAINERD_SNAPSHOTTER (ctr's own variable; default: containerd's default, overlayfs).
 set -euo pipefail
+# shellcheck disable=SC2034 # read by scripts/lib/common.sh
 GEFYRA_LOG_PREFIX=cluster:load
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=../../scripts/lib/common.sh
@@ -23,7 +25,7 @@ source "$HERE/../../scripts/lib/devcluster.sh"
 (($#)) || gefyra_die "no image given; usage: npm run cluster:load -- IMAGE [IMAGE...] (images in the local Docker engine)"
 for a in "$@"; do
   [[ "$a" == -h || "$a" == --help ]] && {
-    sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    gefyra_usage "${BASH_SOURCE[0]}"
     exit 0
   }
 done

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck source-path=SCRIPTDIR
 # Makes the base image `debian:bookworm-slim` in the Docker engine when it is missing, without a
 # registry: debootstrap a minimal Debian from the mirror this machine's apt already uses, then
 # `docker import` it. The rootfs tarball is cached outside the repo, so a rebuild is one import.
@@ -9,6 +10,7 @@
 # On a machine that can pull, `docker pull debian:bookworm-slim` gives the same tag and this script
 # then does nothing. See docs/decisions/0005-local-base-images.md.
 set -euo pipefail
+# shellcheck disable=SC2034 # read by scripts/lib/common.sh
 GEFYRA_LOG_PREFIX="${GEFYRA_LOG_PREFIX:-images/base}"
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=../../scripts/lib/common.sh
@@ -16,7 +18,7 @@ source "$HERE/../../scripts/lib/common.sh"
 # shellcheck source=../../scripts/lib/debian.sh
 source "$HERE/../../scripts/lib/debian.sh"
 
-IMAGE=debian:bookworm-slim
+IMAGE="${GEFYRA_BASE_IMAGE:-debian:bookworm-slim}" # another tag only for testing this script
 SUITE=bookworm
 force=0
 for a in "$@"; do

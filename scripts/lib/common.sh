@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=bash source-path=SCRIPTDIR
 # scripts/lib/common.sh: logging, errors and phase timing shared by the repo's bash scripts.
 #
 # Source it (it defines functions and a few variables, runs nothing, and is safe to source twice):
@@ -20,11 +20,13 @@
 #   gefyra_require_cmd CMD [PACKAGE]
 #                            dies with "CMD is missing; install Debian package PACKAGE ..." when CMD is absent
 #   gefyra_repo_version      prints the "version" of the root package.json
+#   gefyra_usage FILE        prints FILE's leading comment block (after the shebang), for --help
 
 [[ -n "${_GEFYRA_LIB_COMMON:-}" ]] && return 0
 _GEFYRA_LIB_COMMON=1
 
 GEFYRA_REPO_ROOT="${GEFYRA_REPO_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
+# shellcheck disable=SC2034 # read by scripts/lib/common.sh
 GEFYRA_LOG_PREFIX="${GEFYRA_LOG_PREFIX:-$(basename "${BASH_SOURCE[-1]:-$0}" .sh)}"
 
 gefyra_log() { printf '[%s] %s\n' "$GEFYRA_LOG_PREFIX" "$*" >&2; }
@@ -78,4 +80,8 @@ gefyra_repo_version() {
   fi
   [[ -n "$v" ]] || gefyra_die "no \"version\" in $GEFYRA_REPO_ROOT/package.json; add one"
   printf '%s\n' "$v"
+}
+
+gefyra_usage() {
+  awk 'NR == 1 && /^#!/ { next } /^# shellcheck/ { next } /^#/ { sub(/^# ?/, ""); print; next } { exit }' "$1"
 }

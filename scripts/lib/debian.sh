@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=bash source-path=SCRIPTDIR
 # scripts/lib/debian.sh: Debian packages and apt sources.
 #
 # Source it after (or instead of) common.sh; it sources common.sh itself.

@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=bash source-path=SCRIPTDIR
 # scripts/lib/devcluster.sh: facts about the local devcluster that several scripts need.
 #
 # Source it; it sources common.sh itself.

@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=bash source-path=SCRIPTDIR
 # scripts/lib/docker-engine.sh: make sure a Docker engine answers, starting dockerd when needed.
 #
 # Source it; it sources common.sh itself. There is no systemd on the machines this repo targets,
@@ -27,8 +27,10 @@
 #   GEFYRA_DOCKERD_LOG      dockerd's log                    (default /var/log/gefyra-dockerd.log)
 #   GEFYRA_DOCKERD_PIDFILE  pid of the dockerd started here  (default /run/gefyra-dockerd.pid)
 #   GEFYRA_DOCKERD_TIMEOUT  seconds to wait for it to answer (default 60)
-#   GEFYRA_DOCKERD_ARGS     extra dockerd arguments, word-split (e.g. for a second test engine:
-#                           "--data-root D --exec-root D/x --pidfile D/pid --bridge none --iptables=false")
+#   GEFYRA_DOCKERD_ARGS     extra dockerd arguments, word-split. A second engine beside a running one
+#                           needs its own --data-root, --exec-root and --pidfile, --iptables=false, and a
+#                           bridge of its own (`ip link add B type bridge`, then --bridge B). Never
+#                           `--bridge none` there: dockerd then deletes the docker0 of the other engine.
 
 [[ -n "${_GEFYRA_LIB_DOCKER_ENGINE:-}" ]] && return 0
 _GEFYRA_LIB_DOCKER_ENGINE=1
@@ -88,11 +90,11 @@ ensure_docker_engine() {
     rm -f "$pidfile" # stale: its process is gone
     # Own session so it outlives this script and its process group; the inner shell writes its
     # own pid (the one dockerd then has, via exec) so the pid file is right even if setsid forks.
-    # shellcheck disable=SC2016 # $$ is expanded by the inner shell
+    # shellcheck disable=SC2016,SC2086 # $$ is expanded by the inner shell; the extra args are word-split
     setsid bash -c 'echo $$ >"$1"; shift; exec "$@"' _ "$pidfile" \
       dockerd --host "$host" ${GEFYRA_DOCKERD_ARGS:-} </dev/null >>"$log" 2>&1 &
-    local i
-    for i in 1 2 3 4 5 6 7 8 9 10; do
+    local _
+    for _ in 1 2 3 4 5 6 7 8 9 10; do
       [[ -s "$pidfile" ]] && break
       sleep 0.05
     done
