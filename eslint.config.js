@@ -21,7 +21,7 @@ export default tseslint.config(
     languageOptions: {
       parserOptions: {
         projectService: {
-          allowDefaultProject: ["*.js", "*.mjs", "*.ts", "apps/server/bin/*.js", "scripts/*.js", "scripts/*.mjs"],
+          allowDefaultProject: ["*.js", "*.mjs", "apps/server/bin/*.js", "scripts/*.js", "scripts/*.mjs"],
         },
         tsconfigRootDir: import.meta.dirname,
       },

@@ -13,5 +13,5 @@ export default defineConfig({
   engine: "js",
   schema: path.join(here, "schema.prisma"),
   migrations: { path: path.join(here, "migrations") },
-  adapter: async () => new PrismaBetterSQLite3({ url: `file:${dbFile}` }),
+  adapter: () => Promise.resolve(new PrismaBetterSQLite3({ url: `file:${dbFile}` })),
 });
