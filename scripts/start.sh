@@ -24,7 +24,9 @@ if [[ $dev == 0 ]]; then
   if [[ -f "$build_id" ]]; then
     # any source of the dashboard (or of the API types it imports) newer than the build
     newer="$(find apps/web apps/server/src/trpc packages/shared/src \
-      \( -name node_modules -o -name .next \) -prune -o -type f -newer "$build_id" -print -quit 2>/dev/null || true)"
+      \( -name node_modules -o -name .next -o -name generated \) -prune -o -type f \
+      \( -name '*.ts' -o -name '*.tsx' -o -name '*.css' -o -name '*.js' -o -name '*.mjs' -o -name '*.json' -o -path '*/public/*' \) \
+      ! -name next-env.d.ts ! -name '*.test.ts' -newer "$build_id" -print -quit 2>/dev/null || true)"
   fi
   if [[ ! -f "$build_id" || -n "$newer" ]]; then
     echo "gefyra-ts: building the dashboard${newer:+ (changed: ${newer})}..." >&2

@@ -5,6 +5,7 @@
  */
 import { randomBytes, timingSafeEqual } from "node:crypto";
 import type { IncomingMessage } from "node:http";
+import os from "node:os";
 
 export function createAccessToken(): string {
   return randomBytes(24).toString("base64url");
@@ -53,12 +54,19 @@ export function isLoopbackHost(host: string): boolean {
   return LOOPBACK.has(host) || /^127\.\d+\.\d+\.\d+$/.test(host);
 }
 
-/** Host header values we answer to: loopback names with our port, plus the bound host. */
+/**
+ * Host header values we answer to: loopback names with our port, plus the bound host (or, for
+ * a wildcard bind, every address of this machine). Any other name is a DNS rebinding attempt.
+ */
 export function allowedHosts(port: number, boundHost: string): Set<string> {
   const hosts = new Set([`127.0.0.1:${port}`, `localhost:${port}`, `[::1]:${port}`]);
-  if (!isLoopbackHost(boundHost) && boundHost !== "0.0.0.0" && boundHost !== "::") {
-    hosts.add(`${boundHost.includes(":") ? `[${boundHost}]` : boundHost}:${port}`);
-  }
+  const extra =
+    boundHost === "0.0.0.0" || boundHost === "::"
+      ? Object.values(os.networkInterfaces()).flatMap((list) => (list ?? []).map((a) => a.address))
+      : isLoopbackHost(boundHost)
+        ? []
+        : [boundHost];
+  for (const address of extra) hosts.add(`${address.includes(":") ? `[${address.toLowerCase()}]` : address.toLowerCase()}:${port}`);
   return hosts;
 }
 
