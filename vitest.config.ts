@@ -19,6 +19,7 @@ export default defineConfig({
           name: "e2e",
           include: ["e2e/**/*.test.ts"],
           exclude: ["**/node_modules/**"],
+          globalSetup: ["./apps/server/src/store/test-global-setup.ts"],
           testTimeout: 300_000,
           hookTimeout: 600_000,
           fileParallelism: false,

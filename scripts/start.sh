@@ -2,13 +2,18 @@
 # `npm start`: prepare what is missing, build the dashboard if needed, then serve it on
 # 127.0.0.1 and print http://127.0.0.1:PORT/?token=TOKEN. Extra args go to the server:
 #   npm start -- --port 7300 | --host 0.0.0.0 | --data-dir DIR | --dev | --no-web
+# `bash scripts/start.sh --prepare-only` only generates the Prisma client and (re)builds the
+# dashboard when needed, then exits (used by the browser test fixture).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 export NEXT_TELEMETRY_DISABLED=1
 
+prepare_only=0
+if [[ "${1:-}" == "--prepare-only" ]]; then prepare_only=1; shift; fi
+
 # 1. system prerequisites (written by another part of the repo; only when present)
-if [[ -f scripts/setup-system.sh ]]; then
+if [[ $prepare_only == 0 && -f scripts/setup-system.sh ]]; then
   bash scripts/setup-system.sh --for start
 fi
 
@@ -33,6 +38,8 @@ if [[ $dev == 0 ]]; then
     (cd apps/web && "$root/node_modules/.bin/next" build >&2)
   fi
 fi
+
+[[ $prepare_only == 1 ]] && exit 0
 
 # 4. the server; exec so Ctrl-C (SIGINT) reaches it directly and it shuts down cleanly
 exec "$root/node_modules/.bin/tsx" apps/server/src/http/main.ts "$@"

@@ -1,8 +1,8 @@
 /**
  * Fixtures for browser specs: a real gefyra-ts server (Next.js production build + tRPC + WS)
  * on a free port, with a temp data dir and a temp KUBECONFIG, torn down after each test.
- * The dashboard must be built first (scripts/start.sh or `npm run build -w apps/web`);
- * `ensureWebBuild()` builds it once when it is missing.
+ * `ensureWebBuild()` runs `scripts/start.sh --prepare-only`: Prisma client and dashboard build,
+ * each only when missing or older than its sources (the same rule as `npm start`).
  */
 import { execFileSync } from "node:child_process";
 import fs from "node:fs";
@@ -26,12 +26,11 @@ export interface DashboardFixtures {
   dashboard: RunningServer;
 }
 
+let prepared = false;
 export function ensureWebBuild(): void {
-  const env = { ...process.env, NEXT_TELEMETRY_DISABLED: "1" };
-  execFileSync("bash", [path.join(root, "apps/server/scripts/prisma.sh"), "generate-if-missing"], { stdio: "inherit", env });
-  if (!fs.existsSync(path.join(root, "apps/web/.next/BUILD_ID"))) {
-    execFileSync(path.join(root, "node_modules/.bin/next"), ["build"], { cwd: path.join(root, "apps/web"), stdio: "inherit", env });
-  }
+  if (prepared) return;
+  execFileSync("bash", [path.join(root, "scripts/start.sh"), "--prepare-only"], { stdio: "inherit", env: { ...process.env, NEXT_TELEMETRY_DISABLED: "1" } });
+  prepared = true;
 }
 
 function writeKubeconfig(file: string, contexts: FakeContext[]): void {
