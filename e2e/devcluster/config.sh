@@ -22,6 +22,9 @@ DC_NODE_NAME="gefyra-devcluster"
 DC_NODE_DEV="gdc0"
 DC_NODE_IP="${GEFYRA_DEVCLUSTER_NODE_IP:-10.87.0.1}"
 DC_POD_CIDR="${GEFYRA_DEVCLUSTER_POD_CIDR:-10.88.0.0/16}"
+# the only node gets the first /24 of the cluster range (kube-controller-manager allocates it into
+# node.spec.podCIDR, where product code discovers it, as on kubeadm clusters)
+DC_NODE_POD_CIDR="${DC_POD_CIDR%.*.*}.0.0/24"
 DC_SERVICE_CIDR="${GEFYRA_DEVCLUSTER_SERVICE_CIDR:-10.96.0.0/16}"
 DC_KUBERNETES_SVC_IP="10.96.0.1"
 DC_DNS_IP="10.96.0.10"

@@ -207,6 +207,7 @@ apiserver_up() {
     --service-account-key-file "$DC_PKI/sa.pub" --service-account-signing-key-file "$DC_PKI/sa.key" \
     --service-cluster-ip-range "$DC_SERVICE_CIDR" \
     --authorization-mode Node,RBAC --allow-privileged=true \
+    --kubelet-preferred-address-types InternalIP,Hostname \
     --enable-admission-plugins NodeRestriction \
     --profiling=false --v=1
   wait_for kube-apiserver 90 dc_kubectl get --raw /readyz
@@ -220,7 +221,8 @@ controllers_up() {
     --bind-address 127.0.0.1 --leader-elect=false --use-service-account-credentials \
     --service-account-private-key-file "$DC_PKI/sa.key" --root-ca-file "$DC_PKI/ca.crt" \
     --cluster-signing-cert-file "$DC_PKI/ca.crt" --cluster-signing-key-file "$DC_PKI/ca.key" \
-    --service-cluster-ip-range "$DC_SERVICE_CIDR" --allocate-node-cidrs=false --v=1
+    --service-cluster-ip-range "$DC_SERVICE_CIDR" \
+    --allocate-node-cidrs --cluster-cidr "$DC_POD_CIDR" --node-cidr-mask-size 24 --v=1
   start_component kube-scheduler "$DC_BIN/kube-scheduler" \
     --kubeconfig "$DC_DATA/scheduler.kubeconfig" \
     --authentication-kubeconfig "$DC_DATA/scheduler.kubeconfig" \
@@ -238,7 +240,7 @@ kubelet_up() {
   "plugins": [
     {
       "type": "bridge", "bridge": "$DC_CNI_BRIDGE", "isGateway": true, "ipMasq": true, "hairpinMode": true,
-      "ipam": { "type": "host-local", "ranges": [[{ "subnet": "$DC_POD_CIDR" }]], "routes": [{ "dst": "0.0.0.0/0" }],
+      "ipam": { "type": "host-local", "ranges": [[{ "subnet": "$DC_NODE_POD_CIDR" }]], "routes": [{ "dst": "0.0.0.0/0" }],
                 "dataDir": "$DC_DATA/cni/ipam" }
     },
     { "type": "portmap", "capabilities": { "portMappings": true } }
