@@ -6,11 +6,11 @@ import fs from "node:fs";
 import path from "node:path";
 import { PrismaBetterSQLite3 } from "@prisma/adapter-better-sqlite3";
 import { GefyraError, describeCause } from "../core/errors";
-import { PrismaClient, type Session, type SessionEvent } from "./generated/client";
+import { PrismaClient, type Profile, type RequestRecord, type Session, type SessionEvent } from "./generated/client";
 import { migrateStore, readMigrations } from "./migrate";
 import { MIGRATIONS_DIR, STORE_FILE_NAME, resolveDataDir } from "./paths";
 
-export type { Session, SessionEvent } from "./generated/client";
+export type { Profile, RequestRecord, Session, SessionEvent } from "./generated/client";
 export { resolveDataDir, STORE_FILE_NAME } from "./paths";
 
 export type SessionKind = "connection" | "run" | "bridge";
@@ -44,6 +44,35 @@ export interface ListSessionsInput {
   activeOnly?: boolean;
 }
 
+/** One request seen on a bridge; headers/bodies must already be capped and redacted by the caller. */
+export interface RequestRecordInput {
+  sessionId: string;
+  bridge: string;
+  seq: number;
+  at: Date;
+  method: string;
+  path: string;
+  status?: number | null;
+  ttfbMs?: number | null;
+  durationMs?: number | null;
+  bytesIn?: number;
+  bytesOut?: number;
+  route: "local" | "cluster" | "tcp";
+  error?: string | null;
+  requestHeaders?: Record<string, string | string[]> | null;
+  responseHeaders?: Record<string, string | string[]> | null;
+  requestBody?: Uint8Array | null;
+  responseBody?: Uint8Array | null;
+  bodyTruncated?: boolean;
+}
+
+export interface ProfileInput {
+  name: string;
+  description?: string | null;
+  /** validated by the caller (zod schema in @gefyra/shared) */
+  spec: unknown;
+}
+
 export interface Store {
   readonly file: string;
   readonly prisma: PrismaClient;
@@ -52,6 +81,14 @@ export interface Store {
   recordSessionEvent(sessionId: string, event: SessionEventInput): Promise<SessionEvent>;
   listSessions(input?: ListSessionsInput): Promise<Session[]>;
   listSessionEvents(sessionId: string): Promise<SessionEvent[]>;
+  /** Idempotent per (sessionId, seq): a replayed record is ignored. Returns how many were new. */
+  recordRequests(records: RequestRecordInput[]): Promise<number>;
+  listRequests(input: { sessionId?: string; bridge?: string; afterSeq?: number; limit?: number }): Promise<RequestRecord[]>;
+  saveProfile(input: ProfileInput): Promise<Profile>;
+  listProfiles(): Promise<Profile[]>;
+  deleteProfile(name: string): Promise<boolean>;
+  getSetting(key: string): Promise<string | null>;
+  setSetting(key: string, value: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -96,6 +133,56 @@ function createStore(file: string, prisma: PrismaClient): Store {
         take: Math.min(Math.max(input.limit ?? 100, 1), 1000),
       }),
     listSessionEvents: (sessionId) => prisma.sessionEvent.findMany({ where: { sessionId }, orderBy: [{ at: "asc" }, { id: "asc" }] }),
+    recordRequests: async (records) => {
+      let written = 0;
+      for (const r of records) {
+        const data = {
+          sessionId: r.sessionId,
+          bridge: r.bridge,
+          seq: r.seq,
+          at: r.at,
+          method: r.method,
+          path: r.path,
+          status: r.status ?? null,
+          ttfbMs: r.ttfbMs ?? null,
+          durationMs: r.durationMs ?? null,
+          bytesIn: r.bytesIn ?? 0,
+          bytesOut: r.bytesOut ?? 0,
+          route: r.route,
+          error: r.error ?? null,
+          requestHeaders: r.requestHeaders ? JSON.stringify(r.requestHeaders) : null,
+          responseHeaders: r.responseHeaders ? JSON.stringify(r.responseHeaders) : null,
+          requestBody: r.requestBody ? new Uint8Array(r.requestBody) : null,
+          responseBody: r.responseBody ? new Uint8Array(r.responseBody) : null,
+          bodyTruncated: r.bodyTruncated ?? false,
+        };
+        const key = { sessionId_seq: { sessionId: r.sessionId, seq: r.seq } };
+        if (await prisma.requestRecord.findUnique({ where: key, select: { id: true } })) continue;
+        await prisma.requestRecord.create({ data });
+        written++;
+      }
+      return written;
+    },
+    listRequests: (input) =>
+      prisma.requestRecord.findMany({
+        where: {
+          ...(input.sessionId ? { sessionId: input.sessionId } : {}),
+          ...(input.bridge ? { bridge: input.bridge } : {}),
+          ...(input.afterSeq !== undefined ? { seq: { gt: input.afterSeq } } : {}),
+        },
+        orderBy: [{ at: "asc" }, { seq: "asc" }],
+        take: Math.min(Math.max(input.limit ?? 500, 1), 5000),
+      }),
+    saveProfile: (input) => {
+      const data = { description: input.description ?? null, spec: JSON.stringify(input.spec) };
+      return prisma.profile.upsert({ where: { name: input.name }, create: { name: input.name, ...data }, update: data });
+    },
+    listProfiles: () => prisma.profile.findMany({ orderBy: { name: "asc" } }),
+    deleteProfile: async (name) => (await prisma.profile.deleteMany({ where: { name } })).count > 0,
+    getSetting: async (key) => (await prisma.setting.findUnique({ where: { key } }))?.value ?? null,
+    setSetting: async (key, value) => {
+      await prisma.setting.upsert({ where: { key }, create: { key, value }, update: { value } });
+    },
     close: () => prisma.$disconnect(),
   };
 }

@@ -99,6 +99,50 @@ describe("store", () => {
     expect((error as GefyraError).message).toMatch(/newer gefyra-ts .*29990101000000_from_the_future.*upgrade gefyra-ts/);
   });
 
+  it("stores request records idempotently, profiles and settings", async () => {
+    const store = await open();
+    const session = await store.startSession({ kind: "bridge", target: "deploy/api" });
+    const record = {
+      sessionId: session.id,
+      bridge: "api-me",
+      seq: 1,
+      at: new Date("2026-01-01T00:00:00Z"),
+      method: "GET",
+      path: "/v2/items",
+      status: 200,
+      ttfbMs: 3.5,
+      durationMs: 4.25,
+      bytesOut: 12,
+      route: "local" as const,
+      requestHeaders: { "x-user": "me" },
+      responseBody: Buffer.from("hello"),
+    };
+    expect(await store.recordRequests([record, { ...record, seq: 2, path: "/v2/other", route: "cluster" as const }])).toBe(2);
+    expect(await store.recordRequests([{ ...record, path: "/replayed" }])).toBe(0);
+    const requests = await store.listRequests({ bridge: "api-me" });
+    expect(requests.map((r) => [r.seq, r.path, r.route])).toEqual([
+      [1, "/v2/items", "local"],
+      [2, "/v2/other", "cluster"],
+    ]);
+    expect(Buffer.from(requests[0]?.responseBody ?? []).toString()).toBe("hello");
+    expect(JSON.parse(requests[0]?.requestHeaders ?? "null")).toEqual({ "x-user": "me" });
+    expect((await store.listRequests({ sessionId: session.id, afterSeq: 1 })).map((r) => r.seq)).toEqual([2]);
+
+    await store.saveProfile({ name: "api-v2", spec: { target: "deploy/api" } });
+    await store.saveProfile({ name: "api-v2", description: "mine", spec: { target: "deploy/api", port: "8080:80" } });
+    const profiles = await store.listProfiles();
+    expect(profiles).toHaveLength(1);
+    expect(profiles[0]).toMatchObject({ name: "api-v2", description: "mine" });
+    expect(JSON.parse(profiles[0]?.spec ?? "{}")).toEqual({ target: "deploy/api", port: "8080:80" });
+    expect(await store.deleteProfile("api-v2")).toBe(true);
+    expect(await store.deleteProfile("api-v2")).toBe(false);
+
+    expect(await store.getSetting("theme")).toBeNull();
+    await store.setSetting("theme", "dark");
+    await store.setSetting("theme", "light");
+    expect(await store.getSetting("theme")).toBe("light");
+  });
+
   it("resolves the data dir from the option, GEFYRA_DATA_DIR, then XDG_DATA_HOME", () => {
     expect(resolveDataDir("/x/y", {})).toBe("/x/y");
     expect(resolveDataDir(undefined, { GEFYRA_DATA_DIR: "/d" })).toBe("/d");
