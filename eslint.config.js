@@ -2,6 +2,14 @@
 import eslint from "@eslint/js";
 import tseslint from "typescript-eslint";
 
+const nodeGlobals = Object.fromEntries(
+  [
+    "process", "console", "Buffer", "URL", "URLSearchParams", "fetch", "AbortController", "AbortSignal",
+    "setTimeout", "clearTimeout", "setInterval", "clearInterval", "setImmediate", "clearImmediate",
+    "queueMicrotask", "structuredClone", "performance", "TextEncoder", "TextDecoder",
+  ].map((name) => [name, "readonly"]),
+);
+
 export default tseslint.config(
   {
     ignores: [
@@ -34,7 +42,9 @@ export default tseslint.config(
     },
   },
   {
+    // plain JS (bin stubs, small scripts) runs on Node: no type info, Node's globals
     files: ["**/*.js", "**/*.mjs", "**/*.cjs"],
     extends: [tseslint.configs.disableTypeChecked],
+    languageOptions: { globals: nodeGlobals },
   },
 );
