@@ -1,0 +1,5 @@
+export * from "./constants";
+export * from "./connection";
+export * from "./cidr";
+export * from "./images";
+export * from "./manifests";

@@ -1,0 +1,268 @@
+/**
+ * Everything `gefyra install` puts into a cluster, generated from one place: the CLI prints it
+ * (`gefyra install --print`), the core applies it, uninstall deletes it (same list, reversed).
+ * The operator creates the remaining objects at run time inside the namespace only (Stowaway's
+ * key and peer Secrets, per-connection Secret/Lease/ServiceAccount/Role/RoleBinding), so deleting
+ * the namespace, the CRD and the two cluster-scoped RBAC objects leaves the cluster as it was.
+ */
+import {
+  COMPONENT_LABEL,
+  CONNECTION_CRD_NAME,
+  CONNECTION_KIND,
+  CONNECTION_PLURAL,
+  CRD_GROUP,
+  CRD_VERSION,
+  DEFAULT_MTU,
+  DEFAULT_NODE_PORT,
+  DEFAULT_TUNNEL_SUBNET,
+  NAMESPACE,
+  OPERATOR_NAME,
+  PART_OF,
+  PART_OF_LABEL,
+  STOWAWAY_CONTAINER,
+  STOWAWAY_KEY_SECRET,
+  STOWAWAY_LISTEN_PORT,
+  STOWAWAY_NAME,
+  STOWAWAY_PEERS_SECRET,
+} from "./constants";
+import { stowawayAddress } from "./cidr";
+import type { ImageRefs } from "./images";
+
+export interface InstallOptions {
+  images: Pick<ImageRefs, "operator" | "stowaway">;
+  version: string;
+  tunnelSubnet?: string;
+  /** NodePort of Stowaway's UDP Service; ignored for LoadBalancer. */
+  nodePort?: number;
+  serviceType?: "NodePort" | "LoadBalancer";
+  mtu?: number;
+  imagePullPolicy?: "IfNotPresent" | "Always" | "Never";
+}
+
+/** A Kubernetes object as plain data (apiVersion, kind, metadata.name, ...). */
+export interface Manifest {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string; labels?: Record<string, string>; [k: string]: unknown };
+  [k: string]: unknown;
+}
+
+export function labels(component: string, version?: string): Record<string, string> {
+  return {
+    [PART_OF_LABEL]: PART_OF,
+    [COMPONENT_LABEL]: component,
+    "app.kubernetes.io/name": component,
+    ...(version ? { "app.kubernetes.io/version": version } : {}),
+  };
+}
+
+export function connectionCrd(version: string): Manifest {
+  const str = { type: "string" };
+  return {
+    apiVersion: "apiextensions.k8s.io/v1",
+    kind: "CustomResourceDefinition",
+    metadata: { name: CONNECTION_CRD_NAME, labels: labels("crd", version) },
+    spec: {
+      group: CRD_GROUP,
+      scope: "Namespaced",
+      names: { kind: CONNECTION_KIND, plural: CONNECTION_PLURAL, singular: "connection", listKind: "ConnectionList", shortNames: ["gtc"] },
+      versions: [
+        {
+          name: CRD_VERSION,
+          served: true,
+          storage: true,
+          subresources: { status: {} },
+          additionalPrinterColumns: [
+            { name: "Client", type: "string", jsonPath: ".spec.client" },
+            { name: "Phase", type: "string", jsonPath: ".status.phase" },
+            { name: "Address", type: "string", jsonPath: ".status.clientAddress" },
+            { name: "Age", type: "date", jsonPath: ".metadata.creationTimestamp" },
+          ],
+          schema: {
+            openAPIV3Schema: {
+              type: "object",
+              description: "One developer's WireGuard connection into the cluster (gefyra-ts).",
+              properties: {
+                spec: {
+                  type: "object",
+                  required: ["client"],
+                  properties: {
+                    client: { type: "string", minLength: 1, maxLength: 253, description: "who connects, e.g. user@host" },
+                    heartbeatTTLSeconds: { type: "integer", minimum: 5, maximum: 86400, default: 60 },
+                  },
+                },
+                status: {
+                  type: "object",
+                  properties: {
+                    phase: { type: "string", enum: ["Pending", "Ready", "Failed", "Terminating"] },
+                    clientAddress: str,
+                    endpoint: str,
+                    podCIDRs: { type: "array", items: str },
+                    serviceCIDRs: { type: "array", items: str },
+                    clusterDNS: str,
+                    observedGeneration: { type: "integer", format: "int64" },
+                    conditions: {
+                      type: "array",
+                      items: {
+                        type: "object",
+                        required: ["type", "status", "lastTransitionTime", "reason", "message"],
+                        properties: {
+                          type: str,
+                          status: { type: "string", enum: ["True", "False", "Unknown"] },
+                          reason: str,
+                          message: str,
+                          lastTransitionTime: { type: "string", format: "date-time" },
+                          observedGeneration: { type: "integer", format: "int64" },
+                        },
+                      },
+                    },
+                  },
+                },
+              },
+            },
+          },
+        },
+      ],
+    },
+  };
+}
+
+/**
+ * The operator's permissions. Each rule is explained in docs/operator-rbac.md; keep the two in step.
+ */
+export const OPERATOR_NAMESPACED_RULES = [
+  { apiGroups: [CRD_GROUP], resources: [CONNECTION_PLURAL], verbs: ["get", "list", "watch", "update", "patch", "delete"] },
+  { apiGroups: [CRD_GROUP], resources: [`${CONNECTION_PLURAL}/status`], verbs: ["get", "update", "patch"] },
+  { apiGroups: [""], resources: ["secrets"], verbs: ["get", "list", "watch", "create", "update", "patch", "delete"] },
+  { apiGroups: ["coordination.k8s.io"], resources: ["leases"], verbs: ["get", "list", "watch", "create", "update", "patch", "delete"] },
+  { apiGroups: [""], resources: ["serviceaccounts"], verbs: ["get", "create", "delete"] },
+  { apiGroups: ["rbac.authorization.k8s.io"], resources: ["roles", "rolebindings"], verbs: ["get", "create", "delete"] },
+  { apiGroups: [""], resources: ["pods"], verbs: ["get", "list", "watch"] },
+  { apiGroups: [""], resources: ["pods/exec"], verbs: ["create"] },
+  { apiGroups: [""], resources: ["services"], verbs: ["get", "create", "delete"] },
+  { apiGroups: [""], resources: ["events"], verbs: ["create", "patch"] },
+];
+
+export const OPERATOR_CLUSTER_RULES = [
+  { apiGroups: [""], resources: ["nodes"], verbs: ["get", "list"] },
+  { apiGroups: ["networking.k8s.io"], resources: ["servicecidrs"], verbs: ["get", "list"] },
+  { apiGroups: [""], resources: ["services"], resourceNames: ["kube-dns"], verbs: ["get"] },
+];
+
+export function installManifests(options: InstallOptions): Manifest[] {
+  const { version } = options;
+  const subnet = options.tunnelSubnet ?? DEFAULT_TUNNEL_SUBNET;
+  const mtu = options.mtu ?? DEFAULT_MTU;
+  const nodePort = options.nodePort ?? DEFAULT_NODE_PORT;
+  const serviceType = options.serviceType ?? "NodePort";
+  const pullPolicy = options.imagePullPolicy ?? "IfNotPresent";
+  const ns = NAMESPACE;
+  const opLabels = labels("operator", version);
+  const swLabels = labels(STOWAWAY_NAME, version);
+  const selector = (component: string) => ({ [PART_OF_LABEL]: PART_OF, [COMPONENT_LABEL]: component });
+
+  return [
+    { apiVersion: "v1", kind: "Namespace", metadata: { name: ns, labels: labels("namespace", version) } },
+    connectionCrd(version),
+    { apiVersion: "v1", kind: "ServiceAccount", metadata: { name: OPERATOR_NAME, namespace: ns, labels: opLabels }, automountServiceAccountToken: true },
+    { apiVersion: "rbac.authorization.k8s.io/v1", kind: "Role", metadata: { name: OPERATOR_NAME, namespace: ns, labels: opLabels }, rules: OPERATOR_NAMESPACED_RULES },
+    {
+      apiVersion: "rbac.authorization.k8s.io/v1",
+      kind: "RoleBinding",
+      metadata: { name: OPERATOR_NAME, namespace: ns, labels: opLabels },
+      roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: OPERATOR_NAME },
+      subjects: [{ kind: "ServiceAccount", name: OPERATOR_NAME, namespace: ns }],
+    },
+    { apiVersion: "rbac.authorization.k8s.io/v1", kind: "ClusterRole", metadata: { name: OPERATOR_NAME, labels: opLabels }, rules: OPERATOR_CLUSTER_RULES },
+    {
+      apiVersion: "rbac.authorization.k8s.io/v1",
+      kind: "ClusterRoleBinding",
+      metadata: { name: OPERATOR_NAME, labels: opLabels },
+      roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: OPERATOR_NAME },
+      subjects: [{ kind: "ServiceAccount", name: OPERATOR_NAME, namespace: ns }],
+    },
+    {
+      apiVersion: "apps/v1",
+      kind: "Deployment",
+      metadata: { name: OPERATOR_NAME, namespace: ns, labels: opLabels },
+      spec: {
+        replicas: 1,
+        strategy: { type: "Recreate" },
+        selector: { matchLabels: selector("operator") },
+        template: {
+          metadata: { labels: opLabels },
+          spec: {
+            serviceAccountName: OPERATOR_NAME,
+            containers: [
+              {
+                name: "operator",
+                image: options.images.operator,
+                imagePullPolicy: pullPolicy,
+                env: [
+                  { name: "GEFYRA_NAMESPACE", value: ns },
+                  { name: "GEFYRA_TUNNEL_SUBNET", value: subnet },
+                  { name: "GEFYRA_VERSION", value: version },
+                ],
+                resources: { requests: { cpu: "20m", memory: "64Mi" }, limits: { memory: "256Mi" } },
+                securityContext: { allowPrivilegeEscalation: false, runAsNonRoot: true, runAsUser: 65534, capabilities: { drop: ["ALL"] }, readOnlyRootFilesystem: true },
+              },
+            ],
+          },
+        },
+      },
+    },
+    {
+      apiVersion: "apps/v1",
+      kind: "Deployment",
+      metadata: { name: STOWAWAY_NAME, namespace: ns, labels: swLabels },
+      spec: {
+        replicas: 1,
+        strategy: { type: "Recreate" },
+        selector: { matchLabels: selector(STOWAWAY_NAME) },
+        template: {
+          metadata: { labels: swLabels },
+          spec: {
+            automountServiceAccountToken: false,
+            terminationGracePeriodSeconds: 5,
+            containers: [
+              {
+                name: STOWAWAY_CONTAINER,
+                image: options.images.stowaway,
+                imagePullPolicy: pullPolicy,
+                env: [
+                  { name: "TUNNEL_ADDRESS", value: stowawayAddress(subnet) },
+                  { name: "LISTEN_PORT", value: String(STOWAWAY_LISTEN_PORT) },
+                  { name: "MTU", value: String(mtu) },
+                ],
+                ports: [{ name: "wireguard", containerPort: STOWAWAY_LISTEN_PORT, protocol: "UDP" }],
+                readinessProbe: { exec: { command: ["test", "-f", "/tmp/ready"] }, periodSeconds: 1, failureThreshold: 1 },
+                resources: { requests: { cpu: "20m", memory: "32Mi" } },
+                securityContext: { capabilities: { add: ["NET_ADMIN"] } },
+                volumeMounts: [
+                  { name: "tun", mountPath: "/dev/net/tun" },
+                  { name: "key", mountPath: "/etc/stowaway/key", readOnly: true },
+                  { name: "peers", mountPath: "/etc/stowaway/peers", readOnly: true },
+                ],
+              },
+            ],
+            volumes: [
+              { name: "tun", hostPath: { path: "/dev/net/tun", type: "CharDevice" } },
+              { name: "key", secret: { secretName: STOWAWAY_KEY_SECRET } },
+              { name: "peers", secret: { secretName: STOWAWAY_PEERS_SECRET, optional: true } },
+            ],
+          },
+        },
+      },
+    },
+    {
+      apiVersion: "v1",
+      kind: "Service",
+      metadata: { name: STOWAWAY_NAME, namespace: ns, labels: swLabels },
+      spec: {
+        type: serviceType,
+        selector: selector(STOWAWAY_NAME),
+        ports: [{ name: "wireguard", protocol: "UDP", port: STOWAWAY_LISTEN_PORT, targetPort: STOWAWAY_LISTEN_PORT, ...(serviceType === "NodePort" ? { nodePort } : {}) }],
+      },
+    },
+  ];
+}
