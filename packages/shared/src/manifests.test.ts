@@ -1,0 +1,53 @@
+import { describe, expect, it } from "vitest";
+import { installManifests, OPERATOR_CLUSTER_RULES } from "./manifests";
+import { resolveImages } from "./images";
+import { NAMESPACE, PART_OF, PART_OF_LABEL } from "./constants";
+
+describe("install manifests", () => {
+  const images = resolveImages("1.2.3");
+  const manifests = installManifests({ images, version: "1.2.3" });
+
+  it("default images are gefyra-ts/<name>:<version>, overridable", () => {
+    expect(images.operator).toBe("gefyra-ts/operator:1.2.3");
+    expect(resolveImages("1.2.3", { registry: "reg.example/team/", tag: "dev" }).cargo).toBe("reg.example/team/cargo:dev");
+    expect(resolveImages("1.2.3", { overrides: { stowaway: "x/y:z" } }).stowaway).toBe("x/y:z");
+  });
+
+  it("labels everything part-of gefyra-ts and keeps namespaced objects in gefyra-ts", () => {
+    for (const m of manifests) {
+      expect(m.metadata.labels?.[PART_OF_LABEL]).toBe(PART_OF);
+      if (m.metadata.namespace) expect(m.metadata.namespace).toBe(NAMESPACE);
+    }
+    expect(manifests.map((m) => m.kind)).toEqual([
+      "Namespace",
+      "CustomResourceDefinition",
+      "ServiceAccount",
+      "Role",
+      "RoleBinding",
+      "ClusterRole",
+      "ClusterRoleBinding",
+      "Deployment",
+      "Deployment",
+      "Service",
+    ]);
+  });
+
+  it("gives cluster-wide rights only for nodes, ServiceCIDRs and the kube-dns Service", () => {
+    expect(OPERATOR_CLUSTER_RULES.flatMap((r) => r.resources).sort()).toEqual(["nodes", "servicecidrs", "services"]);
+    expect(OPERATOR_CLUSTER_RULES.every((r) => r.verbs.every((v) => ["get", "list"].includes(v)))).toBe(true);
+  });
+
+  it("runs Stowaway unprivileged with NET_ADMIN and the tun device, exposed on the chosen NodePort", () => {
+    const custom = installManifests({ images, version: "1", nodePort: 30999, tunnelSubnet: "10.10.0.0/24", mtu: 1280 });
+    const dep = custom.find((m) => m.kind === "Deployment" && m.metadata.name === "stowaway") as unknown as {
+      spec: { template: { spec: { containers: Array<{ securityContext: unknown; env: Array<{ name: string; value: string }> }>; volumes: Array<{ hostPath?: { path: string } }> } } };
+    };
+    const c = dep.spec.template.spec.containers[0]!;
+    expect(c.securityContext).toEqual({ capabilities: { add: ["NET_ADMIN"] } });
+    expect(c.env).toContainEqual({ name: "TUNNEL_ADDRESS", value: "10.10.0.1/24" });
+    expect(c.env).toContainEqual({ name: "MTU", value: "1280" });
+    expect(dep.spec.template.spec.volumes.some((v) => v.hostPath?.path === "/dev/net/tun")).toBe(true);
+    const svc = custom.find((m) => m.kind === "Service") as unknown as { spec: { ports: Array<{ nodePort: number; protocol: string }> } };
+    expect(svc.spec.ports[0]).toMatchObject({ nodePort: 30999, protocol: "UDP" });
+  });
+});
