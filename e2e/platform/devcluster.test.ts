@@ -39,6 +39,8 @@ describe("devcluster platform", () => {
           template: {
             metadata: { labels },
             spec: {
+              // busybox httpd as PID 1 ignores SIGTERM: do not wait 30 s for it at cleanup
+              terminationGracePeriodSeconds: 1,
               containers: [
                 {
                   name: "web",
