@@ -17,10 +17,16 @@ if [[ $prepare_only == 0 && -f scripts/setup-system.sh ]]; then
   bash scripts/setup-system.sh --for start
 fi
 
-# 2. the Prisma client (generated, gitignored)
+# 2. npm dependencies exactly as locked (a fresh clone has none)
+GEFYRA_REPO_ROOT="$root"
+# shellcheck source=lib/node-deps.sh
+source scripts/lib/node-deps.sh
+ensure_node_modules
+
+# 3. the Prisma client (generated, gitignored)
 bash apps/server/scripts/prisma.sh generate-if-missing
 
-# 3. the dashboard's production build, when missing or older than its sources
+# 4. the dashboard's production build, when missing or older than its sources
 dev=0
 for arg in "$@"; do [[ "$arg" == "--dev" || "$arg" == "--no-web" ]] && dev=1; done
 if [[ $dev == 0 ]]; then
@@ -41,5 +47,5 @@ fi
 
 [[ $prepare_only == 1 ]] && exit 0
 
-# 4. the server; exec so Ctrl-C (SIGINT) reaches it directly and it shuts down cleanly
+# 5. the server; exec so Ctrl-C (SIGINT) reaches it directly and it shuts down cleanly
 exec "$root/node_modules/.bin/tsx" apps/server/src/http/main.ts "$@"
