@@ -65,6 +65,11 @@ last=""
 while :; do
   code="$(beat)"
   if [ "$code" != "$last" ]; then log "heartbeat: HTTP $code"; last="$code"; fi
-  [ "$code" = 200 ] && touch /tmp/heartbeat
-  sleep "$HEARTBEAT_SECONDS" & wait $!
+  if [ "$code" = 200 ]; then
+    touch /tmp/heartbeat
+    sleep "$HEARTBEAT_SECONDS" & wait $!
+  else
+    # not renewed (tunnel still coming up, API server busy): retry soon, well within the TTL
+    sleep 1 & wait $!
+  fi
 done

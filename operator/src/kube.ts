@@ -22,7 +22,13 @@ export function errorText(error: unknown): string {
     }
   }
   if (e && typeof e.body === "object" && e.body && "message" in e.body) return String((e.body as { message: unknown }).message);
-  return error instanceof Error ? error.message : String(error);
+  if (error instanceof Error) return error.message;
+  if (e && typeof e.message === "string") return e.message;
+  try {
+    return JSON.stringify(error);
+  } catch {
+    return String(error);
+  }
 }
 
 /** Runs a command in a container; resolves with stdout, rejects with stderr on a non-zero exit. */
@@ -41,7 +47,7 @@ export function execIn(kc: k8s.KubeConfig, namespace: string, pod: string, conta
       })
       .catch((e: unknown) => {
         clearTimeout(timer);
-        reject(e instanceof Error ? e : new Error(String(e)));
+        reject(e instanceof Error ? e : new Error(`exec ${command.join(" ")} in ${pod}: ${errorText(e)}`));
       });
   });
 }

@@ -277,10 +277,11 @@ export class Operator {
   private async removePeer(name: string): Promise<void> {
     const peer = (await this.readPeers()).find((p) => p.connection === name);
     if (!peer) return;
+    // the record first, so a concurrent sync never restores the peer we are removing
+    await this.updatePeers((peers) => peers.filter((p) => p.connection !== name));
     if (await this.stowawayPod()) {
       await this.wg(["set", "wg0", "peer", peer.publicKey, "remove"]);
     }
-    await this.updatePeers((peers) => peers.filter((p) => p.connection !== name));
     this.log(`connection ${name}: peer ${peer.address} removed`);
   }
 
@@ -417,8 +418,9 @@ export class Operator {
     await this.wg(["set", "wg0", "peer", publicKey, "allowed-ips", `${address}/32`]);
 
     // 4. everything the local side needs, in the Secret
-    const kubernetes = await this.core.readNamespacedService({ namespace: "default", name: "kubernetes" }).catch(() => undefined);
-    const apiServer = kubernetes?.spec?.clusterIP ? `https://${kubernetes.spec.clusterIP}:${kubernetes.spec.ports?.[0]?.port ?? 443}` : "";
+    // the API server as pods reach it (the `kubernetes` Service), which every pod is told in its env
+    const host = process.env.KUBERNETES_SERVICE_HOST;
+    const apiServer = host ? `https://${host.includes(":") ? `[${host}]` : host}:${process.env.KUBERNETES_SERVICE_PORT ?? "443"}` : "";
     const data: Record<string, string> = {
       ...secret.data,
       [K.stowawayPublicKey]: b64(this.stowawayPublicKey!),

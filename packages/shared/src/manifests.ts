@@ -138,7 +138,7 @@ export const OPERATOR_NAMESPACED_RULES = [
   { apiGroups: [""], resources: ["serviceaccounts"], verbs: ["get", "create", "delete"] },
   { apiGroups: ["rbac.authorization.k8s.io"], resources: ["roles", "rolebindings"], verbs: ["get", "create", "delete"] },
   { apiGroups: [""], resources: ["pods"], verbs: ["get", "list", "watch"] },
-  { apiGroups: [""], resources: ["pods/exec"], verbs: ["create"] },
+  { apiGroups: [""], resources: ["pods/exec"], verbs: ["get", "create"] },
   { apiGroups: [""], resources: ["services"], verbs: ["get", "create", "delete"] },
   { apiGroups: [""], resources: ["events"], verbs: ["create", "patch"] },
 ];

@@ -265,10 +265,18 @@ export async function up(options: UpOptions = {}, onProgress: (p: UpProgress) =>
     await poll(
       async () => ((await dockerExec(docker, cargoName, ["test", "-f", "/tmp/heartbeat"])).code === 0 ? true : undefined),
       15_000,
-      () => new GefyraError("HEARTBEAT_FAILED", `Cargo cannot renew its Lease through the tunnel (see docker logs ${cargoName}): check that the API server is reachable from pods.`),
+      () => new GefyraError("HEARTBEAT_FAILED", "Cargo cannot renew its Lease through the tunnel"),
       signal,
       300,
-    );
+    ).catch(async (error: unknown) => {
+      if (!(error instanceof GefyraError) || error.code !== "HEARTBEAT_FAILED") throw error;
+      const logs = (await container.logs({ stdout: true, stderr: true, tail: 50 })).toString("utf8");
+      const last = logs.split("\n").filter((l) => l.includes("heartbeat:")).pop()?.replace(/^[^c]*cargo: /, "") ?? "no answer";
+      throw new GefyraError(
+        "HEARTBEAT_FAILED",
+        `Cargo cannot renew its Lease ${get(K.lease)} through the tunnel (${last}): check that pods reach the API server at ${get(K.apiServer)} (NetworkPolicies) and see docker logs ${cargoName}.`,
+      );
+    });
     const info: ConnectionInfo = {
       name,
       client,
