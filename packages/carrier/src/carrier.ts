@@ -1,0 +1,217 @@
+/**
+ * Carrier: listens on the bridged container's ports and routes each connection / request / stream
+ * to a bridge's local destination or to the original application, recording what it saw.
+ *
+ * Route changes swap one compiled table; every new request, stream and connection reads the table
+ * at that moment, so changes apply at once without dropping keep-alive connections (already
+ * established raw TCP and WebSocket connections keep their destination). Decision 0010.
+ */
+import { watchFile, unwatchFile, readFileSync, type Stats } from "node:fs";
+import http from "node:http";
+import net from "node:net";
+import { compileRouteTable, routeConnection, type CompiledPort, type CompiledRouteTable, type RouteError, type RouteTable } from "../../shared/src/rules/index";
+import type { CarrierConfig } from "./config";
+import { createControlServer } from "./control";
+import { emptyPort, type PortContext } from "./context";
+import { createH2Server, H2Pool } from "./h2";
+import { createHttp1Server } from "./http1";
+import { errorText, silentLogger, type Logger } from "./log";
+import { Recorder, redactionSet } from "./records";
+import { sniff } from "./sniff";
+import { pipeTcp } from "./tcp";
+
+export interface CarrierOptions {
+  config: CarrierConfig;
+  /** Bearer token of the control API. */
+  token: string;
+  log?: Logger;
+}
+
+export type SetRoutesError = RouteError | { code: "ROUTES_REVISION_MISMATCH"; message: string };
+export type SetRoutesResult = { ok: true; revision: number; routes: RouteTable } | { ok: false; error: SetRoutesError };
+
+export class Carrier {
+  readonly recorder: Recorder;
+  readonly log: Logger;
+  private table!: CompiledRouteTable;
+  private revisionNo = 0;
+  private readonly listeners: net.Server[] = [];
+  private readonly sockets = new Set<net.Socket>();
+  private readonly agent = new http.Agent({ keepAlive: true, maxFreeSockets: 256, scheduling: "lifo", timeout: 60_000 });
+  private readonly h2 = new H2Pool();
+  private control: http.Server | undefined;
+  private closeControl: (() => void) | undefined;
+  private watching: string | undefined;
+  private readonly empty = new Map<number, CompiledPort>();
+
+  private constructor(
+    readonly config: CarrierConfig,
+    private readonly token: string,
+    log: Logger,
+  ) {
+    this.log = log;
+    this.recorder = new Recorder(config.records);
+  }
+
+  /** Validate the initial routes, listen on every port and the control port. */
+  static async start(opts: CarrierOptions): Promise<Carrier> {
+    const c = new Carrier(opts.config, opts.token, opts.log ?? silentLogger);
+    const initial = c.config.routesFile ? c.readRoutesFile(c.config.routesFile) : c.config.routes;
+    const r = c.setRoutes(initial ?? { ports: [] }, { source: c.config.routesFile ? `file ${c.config.routesFile}` : "config" });
+    if (!r.ok) throw new Error(`Carrier cannot start: ${r.error.message}`);
+    try {
+      for (const port of c.config.listen.ports) await c.listen(port);
+      const control = createControlServer(c, c.token);
+      c.control = control.server;
+      c.closeControl = control.close;
+      await listenOn(control.server, c.config.control.port, c.config.control.host);
+    } catch (e) {
+      await c.close();
+      throw e;
+    }
+    if (c.config.routesFile) c.watch(c.config.routesFile);
+    c.log("info", "carrier started", {
+      ports: c.config.listen.ports,
+      controlPort: c.controlPort,
+      revision: c.revisionNo,
+      recording: c.config.records.enabled,
+    });
+    return c;
+  }
+
+  get controlPort(): number {
+    const a = this.control?.address();
+    return typeof a === "object" && a ? a.port : 0;
+  }
+
+  get revision(): number {
+    return this.revisionNo;
+  }
+
+  routes(): { revision: number; routes: RouteTable } {
+    return { revision: this.revisionNo, routes: this.table.table };
+  }
+
+  stats(): object {
+    return { revision: this.revisionNo, connections: this.sockets.size, records: this.recorder.stats() };
+  }
+
+  /** Replace the whole route table (validated first; on error nothing changes). */
+  setRoutes(input: unknown, opts: { ifRevision?: number; source?: string } = {}): SetRoutesResult {
+    if (opts.ifRevision !== undefined && opts.ifRevision !== this.revisionNo) {
+      return {
+        ok: false,
+        error: { code: "ROUTES_REVISION_MISMATCH", message: `the route table is at revision ${this.revisionNo}, not ${opts.ifRevision}; GET /routes and retry` },
+      };
+    }
+    const r = compileRouteTable(input);
+    if (!r.ok) return r;
+    const listening = new Set(this.config.listen.ports);
+    const stray = r.value.table.ports.find((p) => !listening.has(p.port));
+    if (stray) {
+      return {
+        ok: false,
+        error: {
+          code: "ROUTES_INVALID",
+          message: `the route table names port ${stray.port}, which Carrier does not listen on (it listens on ${this.config.listen.ports.join(", ")}); routes can only be set for those ports`,
+          port: stray.port,
+        },
+      };
+    }
+    this.table = r.value;
+    this.revisionNo++;
+    this.log("info", "routes applied", {
+      revision: this.revisionNo,
+      source: opts.source ?? "api",
+      ports: r.value.table.ports.map((p) => ({ port: p.port, mode: p.mode, bridges: p.bridges.map((b) => b.name), original: Boolean(p.original) })),
+    });
+    return { ok: true, revision: this.revisionNo, routes: r.value.table };
+  }
+
+  private portRoutes(port: number): CompiledPort {
+    const p = this.table.ports.get(port);
+    if (p) return p;
+    let e = this.empty.get(port);
+    if (!e) this.empty.set(port, (e = emptyPort(port)));
+    return e;
+  }
+
+  private async listen(port: number): Promise<void> {
+    const ctx: PortContext = {
+      listenPort: port,
+      routes: () => this.portRoutes(port),
+      recorder: this.recorder,
+      recording: this.config.records.enabled,
+      redact: redactionSet(this.config.records.redactHeaders),
+      bodyCap: this.config.records.bodyCapBytes,
+      routeHeader: this.config.routeHeader,
+      connectTimeoutMs: this.config.connectTimeoutMs,
+      agent: this.agent,
+      log: this.log,
+    };
+    const http1 = createHttp1Server(ctx);
+    const h2 = createH2Server(ctx, this.h2);
+    const server = net.createServer({ allowHalfOpen: true }, (socket) => {
+      this.sockets.add(socket);
+      socket.once("close", () => this.sockets.delete(socket));
+      socket.on("error", () => {});
+      const routes = ctx.routes();
+      if (routes.mode === "tcp") return pipeTcp(ctx, socket, routeConnection(routes), null);
+      sniff(socket, this.config.sniffTimeoutMs, (protocol, first) => {
+        const now = ctx.routes();
+        const p = protocol === "tcp" && now.mode === "http" ? "http1" : protocol;
+        if (p === "tcp") return pipeTcp(ctx, socket, routeConnection(now), first);
+        if (first.length) socket.unshift(first);
+        (p === "h2" ? h2 : http1).emit("connection", socket);
+        socket.resume();
+      });
+    });
+    this.listeners.push(server);
+    await listenOn(server, port, this.config.listen.host);
+  }
+
+  private readRoutesFile(path: string): unknown {
+    return JSON.parse(readFileSync(path, "utf8")) as unknown;
+  }
+
+  /** Re-read the routes file when it changes (stat polling: follows ConfigMap symlink swaps). */
+  private watch(path: string): void {
+    this.watching = path;
+    watchFile(path, { interval: 200, persistent: false }, (cur: Stats, prev: Stats) => {
+      if (cur.mtimeMs === prev.mtimeMs && cur.ino === prev.ino && cur.size === prev.size) return;
+      if (cur.nlink === 0) return this.log("warn", "routes file disappeared; keeping the current routes", { file: path });
+      let input: unknown;
+      try {
+        input = this.readRoutesFile(path);
+      } catch (e) {
+        return this.log("error", "routes file unreadable; keeping the current routes", { file: path, reason: errorText(e) });
+      }
+      const r = this.setRoutes(input, { source: `file ${path}` });
+      if (!r.ok) this.log("error", "routes file refused; keeping the current routes", { file: path, code: r.error.code, reason: r.error.message });
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.watching) unwatchFile(this.watching);
+    const closing = this.listeners.map((s) => new Promise<void>((resolve) => s.close(() => resolve())));
+    for (const s of this.sockets) s.destroy();
+    this.closeControl?.();
+    if (this.control) closing.push(new Promise<void>((resolve) => this.control!.close(() => resolve())));
+    this.control?.closeAllConnections();
+    this.h2.close();
+    this.agent.destroy();
+    this.recorder.close();
+    await Promise.all(closing);
+  }
+}
+
+function listenOn(server: net.Server, port: number, host: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (e: Error) => reject(new Error(`Carrier cannot listen on ${host}:${port}: ${errorText(e)}`));
+    server.once("error", onError);
+    server.listen(port, host, () => {
+      server.removeListener("error", onError);
+      resolve();
+    });
+  });
+}
