@@ -11,6 +11,9 @@
 #   Dockerfile  a conventional Dockerfile (FROM debian:bookworm-slim or scratch); required
 #   context     optional: one line, the build context as a path relative to the repo root (e.g. `.`
 #               when the image needs workspace sources); default: the folder itself
+#   prebuild    optional: one line, a command run from the repo root before docker build (e.g.
+#               `node operator/build.mjs` bundles TypeScript with the workspace's own esbuild, so
+#               the Dockerfile only copies the bundle and needs no npm inside the build)
 #   image       optional: one line, the full image reference to tag (pause uses
 #               registry.k8s.io/pause:3.10); default: gefyra-ts/<name>:<version of root package.json>
 #
@@ -99,6 +102,11 @@ for n in "${names[@]}"; do
   start="$(gefyra_now)"
   shown="${ctx#"$GEFYRA_REPO_ROOT"}"
   shown="${shown#/}"
+  if [[ -f "$HERE/$n/prebuild" ]]; then
+    pre="$(first_line "$HERE/$n/prebuild")"
+    gefyra_log "prebuild of images/$n: $pre"
+    (cd "$GEFYRA_REPO_ROOT" && bash -c "$pre") >&2 || gefyra_die "prebuild of images/$n failed ($pre); fix it and rerun bash images/build.sh $n"
+  fi
   gefyra_log "building $ref from images/$n (context ${shown:-.})"
   out="$(mktemp)"
   if ((verbose)); then
