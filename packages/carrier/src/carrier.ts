@@ -17,7 +17,7 @@ import { createH2Server, H2Pool } from "./h2";
 import { createHttp1Server } from "./http1";
 import { errorText, silentLogger, type Logger } from "./log";
 import { Recorder, redactionSet } from "./records";
-import { sniff } from "./sniff";
+import { ReplaySocket, sniff } from "./sniff";
 import { pipeTcp } from "./tcp";
 
 export interface CarrierOptions {
@@ -161,8 +161,10 @@ export class Carrier {
         const now = ctx.routes();
         const p = protocol === "tcp" && now.mode === "http" ? "http1" : protocol;
         if (p === "tcp") return pipeTcp(ctx, socket, routeConnection(now), first);
+        if (p === "h2") return void h2.emit("connection", new ReplaySocket(socket, first));
+        // node:http takes a socket with unshifted bytes (they are parsed before anything read later)
         if (first.length) socket.unshift(first);
-        (p === "h2" ? h2 : http1).emit("connection", socket);
+        http1.emit("connection", socket);
         socket.resume();
       });
     });

@@ -5,6 +5,7 @@
  * MySQL or SMTP) is treated as raw TCP.
  */
 import type net from "node:net";
+import { Duplex } from "node:stream";
 
 export const H2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1");
 const MAX_METHOD = 20;
@@ -49,4 +50,59 @@ export function sniff(socket: net.Socket, timeoutMs: number, done: (p: Protocol,
   const timer = setTimeout(() => finish(classify(buf) ?? "tcp"), timeoutMs);
   socket.on("data", onData);
   socket.on("end", onEnd);
+}
+
+/**
+ * node:http2 reads a net.Socket's handle directly (bytes already read and unshifted would be
+ * skipped, and the preface is lost), so h2c connections reach the HTTP/2 server through this
+ * Duplex: it replays the sniffed bytes, then relays the socket with backpressure.
+ */
+export class ReplaySocket extends Duplex {
+  constructor(
+    private readonly socket: net.Socket,
+    first: Buffer,
+  ) {
+    super({ allowHalfOpen: true });
+    if (first.length) this.push(first);
+    socket.on("data", (d: Buffer) => {
+      if (!this.push(d)) socket.pause();
+    });
+    socket.on("end", () => this.push(null));
+    socket.on("error", (e) => this.destroy(e));
+    socket.on("close", () => this.destroy());
+  }
+  get remoteAddress(): string | undefined {
+    return this.socket.remoteAddress;
+  }
+  get remotePort(): number | undefined {
+    return this.socket.remotePort;
+  }
+  get remoteFamily(): string | undefined {
+    return this.socket.remoteFamily;
+  }
+  override _read(): void {
+    this.socket.resume();
+  }
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (e?: Error | null) => void): void {
+    this.socket.write(chunk, cb);
+  }
+  override _final(cb: (e?: Error | null) => void): void {
+    this.socket.end(cb);
+  }
+  override _destroy(err: Error | null, cb: (e?: Error | null) => void): void {
+    this.socket.destroy();
+    cb(err);
+  }
+  setNoDelay(v?: boolean): this {
+    this.socket.setNoDelay(v);
+    return this;
+  }
+  setKeepAlive(enable?: boolean, delay?: number): this {
+    this.socket.setKeepAlive(enable, delay);
+    return this;
+  }
+  setTimeout(ms: number, cb?: () => void): this {
+    this.socket.setTimeout(ms, cb);
+    return this;
+  }
 }
