@@ -111,7 +111,9 @@ export async function startUpstream(name: string): Promise<Upstream> {
 }
 
 /** The repeating byte pattern of /download and of uploads: byte i is i % 251. */
+const PATTERN = Buffer.from(Array.from({ length: 64 * 1024 + 251 }, (_, i) => i % 251));
 export function patternChunk(offset: number, length: number): Buffer {
+  if (length <= 64 * 1024) return PATTERN.subarray(offset % 251, (offset % 251) + length);
   const b = Buffer.allocUnsafe(length);
   for (let i = 0; i < length; i++) b[i] = (offset + i) % 251;
   return b;
