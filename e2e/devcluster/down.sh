@@ -66,22 +66,23 @@ unmount_all() {
 
 iptables_cleanup() {
   [[ -x "$DC_BIN/kube-proxy" ]] && "$DC_BIN/kube-proxy" --cleanup >/dev/null 2>&1 || true
-  # kubelet's canaries and firewall chains, and the CNI plugins' chains: all named KUBE-* / CNI-*
+  # kubelet's canaries and firewall chains, the CNI plugins' chains and our own isolation chain:
+  # all named KUBE-* / CNI-* / GDC-*
   local ipt table chain rule
   for ipt in iptables ip6tables; do
     command -v "$ipt" >/dev/null || continue
     for table in filter nat mangle raw; do
       "$ipt" -t "$table" -S >/dev/null 2>&1 || continue
       # first the rules that jump into our chains from chains that are not ours
-      { "$ipt" -t "$table" -S | grep -E -- '^-A .*-j (KUBE-|CNI-)' | grep -vE '^-A (KUBE-|CNI-)' || true; } |
+      { "$ipt" -t "$table" -S | grep -E -- '^-A .*-j (KUBE-|CNI-|GDC-)' | grep -vE '^-A (KUBE-|CNI-|GDC-)' || true; } |
         while read -r rule; do
           # shellcheck disable=SC2086
           eval "$ipt -t $table ${rule/-A /-D }" 2>/dev/null || true
         done
-      for chain in $("$ipt" -t "$table" -S | awk '$1=="-N" && ($2 ~ /^KUBE-/ || $2 ~ /^CNI-/) {print $2}'); do
+      for chain in $("$ipt" -t "$table" -S | awk '$1=="-N" && ($2 ~ /^KUBE-/ || $2 ~ /^CNI-/ || $2 ~ /^GDC-/) {print $2}'); do
         "$ipt" -t "$table" -F "$chain" 2>/dev/null || true
       done
-      for chain in $("$ipt" -t "$table" -S | awk '$1=="-N" && ($2 ~ /^KUBE-/ || $2 ~ /^CNI-/) {print $2}'); do
+      for chain in $("$ipt" -t "$table" -S | awk '$1=="-N" && ($2 ~ /^KUBE-/ || $2 ~ /^CNI-/ || $2 ~ /^GDC-/) {print $2}'); do
         "$ipt" -t "$table" -X "$chain" 2>/dev/null || true
       done
     done

@@ -47,12 +47,29 @@ host_prepare() {
   sysctl -qw net.ipv4.ip_forward=1 net.bridge.bridge-nf-call-iptables=1
   # dockerd sets FORWARD to DROP, which would cut pods off from Docker networks and the host
   iptables -P FORWARD ACCEPT
+  isolate_docker_networks
   if ! ip link show "$DC_NODE_DEV" >/dev/null 2>&1; then
     # a port-less bridge: this kernel has no dummy driver, and a bridge holds a local address as well
     ip link add "$DC_NODE_DEV" type bridge
   fi
   ip addr replace "$DC_NODE_IP/32" dev "$DC_NODE_DEV"
   ip link set "$DC_NODE_DEV" up
+}
+
+# Docker containers on this machine could otherwise reach pod and Service IPs through the host's
+# own routes and kube-proxy rules, which no remote cluster allows and which would let traffic
+# bypass the product's tunnel unnoticed. Like a kind node, the devcluster lets Docker networks reach
+# only the node's address (NodePorts, the API server); everything else must come through a tunnel.
+isolate_docker_networks() {
+  iptables -N GDC-ISOLATION 2>/dev/null || iptables -F GDC-ISOLATION
+  # DOCKER-USER is where Docker wants such rules: dockerd puts its own ACCEPTs at the top of
+  # FORWARD whenever a network is created, and jumps to DOCKER-USER first.
+  local hook=FORWARD
+  iptables -S DOCKER-USER >/dev/null 2>&1 && hook=DOCKER-USER
+  iptables -C "$hook" -j GDC-ISOLATION 2>/dev/null || iptables -I "$hook" 1 -j GDC-ISOLATION
+  iptables -A GDC-ISOLATION -o "$DC_CNI_BRIDGE" -m conntrack --ctstate NEW --ctorigdst "$DC_NODE_IP" -j RETURN
+  iptables -A GDC-ISOLATION -i docker0 -o "$DC_CNI_BRIDGE" -m conntrack --ctstate NEW -j DROP
+  iptables -A GDC-ISOLATION -i br-+ -o "$DC_CNI_BRIDGE" -m conntrack --ctstate NEW -j DROP
 }
 
 # ---------------------------------------------------------------- certificates

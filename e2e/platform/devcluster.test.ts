@@ -134,6 +134,13 @@ describe("devcluster platform", () => {
         "curl", "-fsS", "-m", "5", `http://${nodeIp}:${nodePort}/`,
       ]);
       expect(stdout.trim()).toBe(PAGE);
+      // ... but, as with a remote cluster, not the Service's cluster IP: that needs a tunnel
+      const svc = await core.readNamespacedService({ name: "web", namespace: ns.name });
+      const direct = await run("docker", [
+        "run", "--rm", "--network", network, image,
+        "curl", "-fsS", "-m", "3", `http://${svc.spec?.clusterIP ?? "0.0.0.0"}/`,
+      ]).then(() => "reached", () => "blocked");
+      expect(direct).toBe("blocked");
     } finally {
       await run("docker", ["network", "rm", network]);
     }

@@ -31,7 +31,7 @@ export function clients(kc = loadKubeConfig()) {
 }
 
 /** Builds a fixture image from e2e/fixtures/images/NAME unless present, and loads it into the cluster. */
-export async function ensureFixtureImage(name: string): Promise<string> {
+export async function ensureFixtureImage(name: string, options: { load?: boolean } = {}): Promise<string> {
   const dir = join(repoRoot, "e2e", "fixtures", "images", name);
   // the tag is the content hash of the fixture folder, so an edited fixture is rebuilt
   const hash = createHash("sha256");
@@ -47,7 +47,7 @@ export async function ensureFixtureImage(name: string): Promise<string> {
       maxBuffer: 64 << 20,
     });
   }
-  await run("bash", [join(repoRoot, "e2e", "devcluster", "load.sh"), tag], { maxBuffer: 64 << 20 });
+  if (options.load !== false) await run("bash", [join(repoRoot, "e2e", "devcluster", "load.sh"), tag], { maxBuffer: 64 << 20 });
   return tag;
 }
 
