@@ -138,7 +138,7 @@ describe("ring buffer and consumers", () => {
   });
 
   it("a consumer that stops reading is told how many it lost; Carrier keeps only a bounded backlog for it", async () => {
-    const c = await startCarrier(table, { records: { consumerQueue: 10, consumerHighWaterBytes: 1024, bodyCapBytes: 64 * 1024, bufferSize: 1000 } });
+    const c = await startCarrier(table, { records: { consumerQueue: 10, consumerHighWaterBytes: 1024, bodyCapBytes: 64 * 1024, bufferSize: 1000, maxRatePerSecond: 100_000 } });
     try {
       const consumer = await openRecords(c.control, "");
       const raw = (consumer.ws as unknown as { _socket: import("node:net").Socket })._socket;
