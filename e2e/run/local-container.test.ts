@@ -31,7 +31,13 @@ describe("local containers in the cluster network", () => {
   let scratch = "";
   const volume = mkdtempSync(join(tmpdir(), "gefyra-run-"));
 
-  const deploy = async (name: string, image: string, port: number, env: Array<{ name: string; value?: string; valueFrom?: object }> = []) => {
+  const deploy = async (
+    name: string,
+    image: string,
+    port: number,
+    env: Array<{ name: string; value?: string; valueFrom?: object }> = [],
+    resources: { limits?: Record<string, string> } = {},
+  ) => {
     const labels = { app: name };
     await apps.createNamespacedDeployment({
       namespace: ns.name,
@@ -42,7 +48,7 @@ describe("local containers in the cluster network", () => {
           selector: { matchLabels: labels },
           template: {
             metadata: { labels },
-            spec: { terminationGracePeriodSeconds: 1, containers: [{ name, image, imagePullPolicy: "Never", ports: [{ containerPort: port }], env }] },
+            spec: { terminationGracePeriodSeconds: 1, containers: [{ name, image, imagePullPolicy: "Never", ports: [{ containerPort: port }], env, resources }] },
           },
         },
       },
@@ -67,7 +73,7 @@ describe("local containers in the cluster network", () => {
     await deploy("web", web, 8080, [
       { name: "LITERAL", value: "plain" },
       { name: "GREETING", valueFrom: { configMapKeyRef: { name: "cfg", key: "GREETING" } } },
-    ]);
+    ], { limits: { cpu: "250m", memory: "96Mi" } });
     await deploy("redis", redis, 6379);
     for (const d of ["web", "redis"]) {
       await waitFor(`${d} ready`, async () => ((await apps.readNamespacedDeployment({ name: d, namespace: ns.name })).status?.readyReplicas ?? 0) >= 1);
@@ -154,6 +160,21 @@ describe("local containers in the cluster network", () => {
       expect(await docker.getContainer("clash-gefyra-netns").inspect().catch(() => undefined)).toBeUndefined();
     } finally {
       blocker.close();
+    }
+  });
+
+  it("builds from a Dockerfile folder and copies CPU and memory limits from the workload", async () => {
+    const context = mkdtempSync(join(tmpdir(), "gefyra-build-"));
+    try {
+      writeFileSync(join(context, "Dockerfile"), `FROM ${web}\nRUN echo "built locally" > /www/index.html\n`);
+      const c = await start("built", { build: context, cpuFrom: "deploy/web", memoryFrom: "deploy/web" });
+      expect(c.image).toBe("gefyra-ts-local/built:latest");
+      expect((await dockerExec("built", ["curl", "-fsS", "-m", "5", "http://127.0.0.1:8080/"])).trim()).toBe("built locally");
+      const info = await docker.getContainer("built").inspect();
+      expect(info.HostConfig.NanoCpus).toBe(250_000_000);
+      expect(info.HostConfig.Memory).toBe(96 * 2 ** 20);
+    } finally {
+      rmSync(context, { recursive: true, force: true });
     }
   });
 
