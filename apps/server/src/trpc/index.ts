@@ -2,15 +2,21 @@
  * The dashboard's API. To add a domain: write routers/<domain>.ts as a plain object
  * `satisfies TRPCRouterRecord` using `publicProcedure`, and add it below.
  */
+import { connectionRouter } from "./routers/connection";
+import { containersRouter } from "./routers/containers";
 import { contextsRouter } from "./routers/contexts";
 import { healthRouter } from "./routers/health";
 import { sessionsRouter } from "./routers/sessions";
+import { workloadsRouter } from "./routers/workloads";
 import { createCallerFactory, createTRPCRouter } from "./trpc";
 
 export const appRouter = createTRPCRouter({
   health: healthRouter,
   contexts: contextsRouter,
   sessions: sessionsRouter,
+  connection: connectionRouter,
+  workloads: workloadsRouter,
+  containers: containersRouter,
 });
 
 export type AppRouter = typeof appRouter;
@@ -21,3 +27,5 @@ export const createCaller = createCallerFactory(appRouter);
 export { createContextFactory, type Context, type ServerDeps } from "./trpc";
 export type { SessionDto } from "./routers/sessions";
 export type { HealthTick } from "./routers/health";
+export type { ConnectionSummary } from "./routers/connection";
+export type { LogBatch } from "./routers/containers";
