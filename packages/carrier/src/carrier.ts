@@ -37,7 +37,7 @@ export class Carrier {
   private revisionNo = 0;
   private readonly listeners: net.Server[] = [];
   private readonly sockets = new Set<net.Socket>();
-  private readonly agent = new http.Agent({ keepAlive: true, maxFreeSockets: 256, scheduling: "lifo", timeout: 60_000 });
+  private readonly agent = new http.Agent({ keepAlive: true, maxFreeSockets: 256, scheduling: "lifo" });
   private readonly h2 = new H2Pool();
   private control: http.Server | undefined;
   private closeControl: (() => void) | undefined;
@@ -151,7 +151,8 @@ export class Carrier {
     };
     const http1 = createHttp1Server(ctx);
     const h2 = createH2Server(ctx, this.h2);
-    const server = net.createServer({ allowHalfOpen: true }, (socket) => {
+    // noDelay as node:http's own servers do: responses must not wait for Nagle + delayed ACKs
+    const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
       this.sockets.add(socket);
       socket.once("close", () => this.sockets.delete(socket));
       socket.on("error", () => {});

@@ -86,7 +86,8 @@ function handleStream(ctx: PortContext, pool: H2Pool, stream: ServerHttp2Stream,
   stream.on("close", () => {
     if (!ctx.recording) return;
     if (stream.rstCode && stream.rstCode !== http2.constants.NGHTTP2_NO_ERROR && !error) error = `the stream was reset (code ${stream.rstCode})`;
-    const draft: RecordDraft = {
+    const durationMs = since(t0);
+    ctx.recorder.add({ status, error, bytesIn: reqTap.bytes, bytesOut: resTap.bytes, durationMs }, (): RecordDraft => ({
       kind: "h2",
       port: ctx.listenPort,
       time: started.toISOString(),
@@ -94,7 +95,7 @@ function handleStream(ctx: PortContext, pool: H2Pool, stream: ServerHttp2Stream,
       method,
       path: target,
       ttfbMs: ttfb,
-      durationMs: since(t0),
+      durationMs,
       bytesIn: reqTap.bytes,
       bytesOut: resTap.bytes,
       route: probe ? { to: "carrier", rule: "probe" } : decision.to === "none" ? { to: "carrier", rule: "no route" } : routeTaken(decision),
@@ -102,8 +103,7 @@ function handleStream(ctx: PortContext, pool: H2Pool, stream: ServerHttp2Stream,
       response: { headers: captureHeaderObject({ ...resHeaders, ...trailers }, ctx.redact), body: resTap.result() },
       ...(status !== undefined ? { status } : {}),
       ...(error ? { error } : {}),
-    };
-    ctx.recorder.add(draft);
+    }));
   });
 
   const answer = (code: number, text: string) => {

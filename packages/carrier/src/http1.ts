@@ -64,7 +64,7 @@ const IDEMPOTENT_WITHOUT_BODY = new Set(["GET", "HEAD", "OPTIONS"]);
 
 export function handleRequest(ctx: PortContext, req: IncomingMessage, res: ServerResponse): void {
   const t0 = process.hrtime.bigint();
-  const started = new Date();
+  const started = Date.now();
   const { decision, probe } = requestDecision(ctx, req);
   const reqTap = new BodyTap(ctx.recording ? ctx.bodyCap : 0);
   const resTap = new BodyTap(ctx.recording ? ctx.bodyCap : 0);
@@ -72,29 +72,31 @@ export function handleRequest(ctx: PortContext, req: IncomingMessage, res: Serve
   let error: string | undefined;
   let sentHeaders: string[] = [];
 
-  req.on("data", (c: Buffer) => reqTap.push(c));
+  const bodyless = req.headers["transfer-encoding"] === undefined && (req.headers["content-length"] === undefined || req.headers["content-length"] === "0");
+  if (!bodyless) req.on("data", (c: Buffer) => reqTap.push(c));
 
   res.on("close", () => {
     if (!res.writableFinished && !error) error = "the client closed the connection before the response was complete";
     if (!ctx.recording) return;
-    const draft: RecordDraft = {
+    const status = res.headersSent ? res.statusCode : undefined;
+    const durationMs = since(t0);
+    ctx.recorder.add({ status, error, bytesIn: reqTap.bytes, bytesOut: resTap.bytes, durationMs }, (): RecordDraft => ({
       kind: "http",
       port: ctx.listenPort,
-      time: started.toISOString(),
+      time: new Date(started).toISOString(),
       client: clientOf(req),
       method: req.method ?? "GET",
       path: req.url ?? "/",
       ttfbMs: ttfb,
-      durationMs: since(t0),
+      durationMs,
       bytesIn: reqTap.bytes,
       bytesOut: resTap.bytes,
       route: probe ? { to: "carrier", rule: "probe" } : decision.to === "none" ? { to: "carrier", rule: "no route" } : routeTaken(decision),
       request: { headers: captureHeaders(req.rawHeaders, ctx.redact), body: reqTap.result() },
       response: { headers: captureHeaders(sentHeaders, ctx.redact), body: resTap.result() },
-      ...(res.headersSent ? { status: res.statusCode } : {}),
+      ...(status !== undefined ? { status } : {}),
       ...(error ? { error } : {}),
-    };
-    ctx.recorder.add(draft);
+    }));
   });
 
   const answer = (status: number, text: string) => {
@@ -117,8 +119,7 @@ export function handleRequest(ctx: PortContext, req: IncomingMessage, res: Serve
   const dest = decision.destination;
   const keepChunked = req.httpVersion === "1.1";
   const headers = forwardHeaders(req.rawHeaders, { keepChunked });
-  const bodyless = req.headers["content-length"] === undefined || req.headers["content-length"] === "0";
-  const retryable = IDEMPOTENT_WITHOUT_BODY.has(req.method ?? "") && bodyless && req.headers["transfer-encoding"] === undefined;
+  const retryable = bodyless && IDEMPOTENT_WITHOUT_BODY.has(req.method ?? "");
 
   const send = (attempt: number) => {
     const up = http.request({
@@ -167,8 +168,11 @@ export function handleRequest(ctx: PortContext, req: IncomingMessage, res: Serve
       if (!res.writableFinished) up.destroy();
     });
 
-    if (attempt === 0) req.pipe(up);
-    else up.end();
+    if (attempt === 0 && !bodyless) req.pipe(up);
+    else {
+      up.end();
+      req.resume();
+    }
   };
   send(0);
 }
@@ -198,7 +202,8 @@ export function handleUpgrade(ctx: PortContext, req: IncomingMessage, socket: Du
   const record = () => {
     if (recorded || !ctx.recording) return;
     recorded = true;
-    ctx.recorder.add({
+    const durationMs = since(t0);
+    ctx.recorder.add({ status, error, bytesIn, bytesOut, durationMs }, () => ({
       kind: "ws",
       port: ctx.listenPort,
       time: started.toISOString(),
@@ -206,7 +211,7 @@ export function handleUpgrade(ctx: PortContext, req: IncomingMessage, socket: Du
       method: req.method ?? "GET",
       path: req.url ?? "/",
       ttfbMs: ttfb,
-      durationMs: since(t0),
+      durationMs,
       bytesIn,
       bytesOut,
       route: decision.to === "none" ? { to: "carrier", rule: "no route" } : routeTaken(decision),
@@ -214,7 +219,7 @@ export function handleUpgrade(ctx: PortContext, req: IncomingMessage, socket: Du
       response: { headers: captureHeaders(resHeaders, ctx.redact), body: new BodyTap(0).result() },
       ...(status !== undefined ? { status } : {}),
       ...(error ? { error } : {}),
-    });
+    }));
   };
   socket.on("error", () => socket.destroy());
   socket.on("close", record);
@@ -285,7 +290,8 @@ export function handleUpgrade(ctx: PortContext, req: IncomingMessage, socket: Du
 
 /** An http.Server that is never listened on: sniffed connections are handed to it. */
 export function createHttp1Server(ctx: PortContext): http.Server {
-  const server = http.createServer({ requestTimeout: 0, headersTimeout: 60_000, keepAliveTimeout: 65_000 }, (req, res) => handleRequest(ctx, req, res));
+  const server = http.createServer({ requestTimeout: 0, headersTimeout: 60_000 }, (req, res) => handleRequest(ctx, req, res));
+  server.keepAliveTimeout = 65_000; // idle client connections (a property: Node 18 has no such option)
   server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => handleUpgrade(ctx, req, socket, head));
   server.on("clientError", (err, socket) => {
     if (socket.writable && !(err as NodeJS.ErrnoException).code?.startsWith("ECONN")) {

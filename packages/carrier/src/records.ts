@@ -63,6 +63,9 @@ export interface RecordDraft {
   response?: CapturedMessage;
 }
 
+/** What the per-second aggregate needs from every record, kept or not. */
+export type RecordSummary = Pick<RecordDraft, "status" | "error" | "bytesIn" | "bytesOut" | "durationMs">;
+
 export interface RequestRecord extends RecordDraft {
   type: "record";
   seq: number;
@@ -251,24 +254,28 @@ export class Recorder {
     return { missed, entries };
   }
 
-  add(draft: RecordDraft): void {
+  /**
+   * Count one finished request/connection; `build` makes the full record and is only called when
+   * the record is kept (under the rate, or as a sample), so dropped records cost almost nothing.
+   */
+  add(summary: RecordSummary, build: () => RecordDraft): void {
     if (!this.config.enabled) return;
     const now = this.now();
     this.roll(now);
     const w = this.window;
     w.count++;
-    if (draft.error || (draft.status !== undefined && draft.status >= 500)) w.errors++;
-    w.bytesIn += draft.bytesIn;
-    w.bytesOut += draft.bytesOut;
-    if (w.latencies.length < LATENCY_SAMPLE) w.latencies.push(draft.durationMs);
+    if (summary.error || (summary.status !== undefined && summary.status >= 500)) w.errors++;
+    w.bytesIn += summary.bytesIn;
+    w.bytesOut += summary.bytesOut;
+    if (w.latencies.length < LATENCY_SAMPLE) w.latencies.push(summary.durationMs);
     else {
       const k = Math.floor(Math.random() * w.count);
-      if (k < LATENCY_SAMPLE) w.latencies[k] = draft.durationMs;
+      if (k < LATENCY_SAMPLE) w.latencies[k] = summary.durationMs;
     }
     const over = w.count - this.config.maxRatePerSecond;
     if (over <= 0) {
       w.kept++;
-      this.append({ ...draft, type: "record", seq: 0 });
+      this.append({ ...build(), type: "record", seq: 0 });
       return;
     }
     // over the rate: make sure this window ends with an aggregate even if traffic stops now
@@ -278,7 +285,7 @@ export class Recorder {
     }, Math.max(1, w.start + 1000 - now + 5)).unref();
     if (over % this.config.sampleEvery === 0) {
       w.kept++;
-      this.append({ ...draft, type: "record", seq: 0, sampled: true });
+      this.append({ ...build(), type: "record", seq: 0, sampled: true });
     } else {
       w.dropped++;
       this.droppedTotal++;

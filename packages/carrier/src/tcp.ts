@@ -19,18 +19,19 @@ export function pipeTcp(ctx: PortContext, client: net.Socket, decision: RouteDec
   let closed = 0;
   const done = () => {
     if (++closed < 2 || !ctx.recording) return;
-    ctx.recorder.add({
+    const durationMs = since(t0);
+    ctx.recorder.add({ error, bytesIn, bytesOut, durationMs }, () => ({
       kind: "tcp",
       port: ctx.listenPort,
       time: started.toISOString(),
       client: clientName,
       ttfbMs: ttfb,
-      durationMs: since(t0),
+      durationMs,
       bytesIn,
       bytesOut,
       route: decision.to === "none" ? { to: "carrier", rule: "no route" } : routeTaken(decision),
       ...(error ? { error } : {}),
-    });
+    }));
   };
 
   if (decision.to === "none") {
