@@ -6,8 +6,9 @@
 import { Command, Option } from "commander";
 import { GefyraError, toGefyraError } from "../core/errors";
 import { down, install, status, uninstall, up, type ConnectionInfo, type InstallSettings } from "../core/connection";
+import { registerContainerCommands } from "./commands/containers";
 
-interface Common {
+export interface Common {
   kubeconfig?: string;
   context?: string;
   json?: boolean;
@@ -26,7 +27,7 @@ interface ImageFlags {
   mtu?: string;
 }
 
-function common(cmd: Command): Command {
+export function common(cmd: Command): Command {
   return cmd
     .option("--kubeconfig <file>", "kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)")
     .option("--context <name>", "kubeconfig context (default: the current context)")
@@ -74,11 +75,11 @@ function cluster(o: Common) {
   return { ...(o.kubeconfig ? { kubeconfig: o.kubeconfig } : {}), ...(o.context ? { context: o.context } : {}) };
 }
 
-const progress = (o: Common) => (p: { message: string }) => {
+export const progress = (o: Common) => (p: { message: string }) => {
   process.stderr.write(`${o.json ? "" : "» "}${p.message}\n`);
 };
 
-function out(o: Common, json: unknown, text: string): void {
+export function out(o: Common, json: unknown, text: string): void {
   process.stdout.write(o.json ? `${JSON.stringify(json, null, 2)}\n` : `${text}\n`);
 }
 
@@ -167,12 +168,9 @@ export function buildProgram(): Command {
       out(o, { uninstalled: true }, "uninstalled: nothing of gefyra-ts is left in the cluster or in Docker");
     });
 
+  registerContainerCommands(program);
+
   for (const [name, what] of [
-    ["run", "run a local container in the cluster network"],
-    ["list", "list local containers"],
-    ["logs", "show a local container's logs"],
-    ["stop", "stop a local container"],
-    ["rm", "remove a local container"],
     ["bridge", "bridge a workload to a local container"],
     ["unbridge", "remove a bridge"],
     ["profiles", "manage bridge profiles"],
