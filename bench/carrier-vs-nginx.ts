@@ -65,8 +65,8 @@ async function waitForPort(port: number, what: string, child: ChildProcess, log:
 function startChild(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): { child: ChildProcess; log: () => string } {
   const out: string[] = [];
   const child = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
-  child.stdout!.on("data", (d: Buffer) => out.length < 200 && out.push(String(d)));
-  child.stderr!.on("data", (d: Buffer) => out.length < 200 && out.push(String(d)));
+  child.stdout?.on("data", (d: Buffer) => out.length < 200 && out.push(String(d)));
+  child.stderr?.on("data", (d: Buffer) => out.length < 200 && out.push(String(d)));
   return { child, log: () => out.join("").slice(-2000) };
 }
 

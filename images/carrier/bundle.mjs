@@ -1,7 +1,7 @@
 // Bundles Carrier (packages/carrier/src/main.ts with its deps zod and ws) into one CommonJS file
 // for Debian's nodejs (18) in images/carrier: `node images/carrier/bundle.mjs` (or
 // `npm run -w @gefyra/carrier bundle`). The output images/carrier/carrier.cjs is committed because
-// image builds have no npm registry and the build context has no node_modules (decision 0012);
+// image builds have no npm registry and the build context has no node_modules (docs/carrier.md, "Image");
 // packages/carrier/src/bundle.test.ts fails when it is stale.
 import { build } from "esbuild";
 import { writeFileSync } from "node:fs";

@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { expect, it } from "vitest";
 
-// images/carrier/carrier.cjs is committed (image builds have no npm registry; decision 0012):
+// images/carrier/carrier.cjs is committed (image builds have no npm registry; docs/carrier.md, "Image"):
 // it must be what the bundler makes from the current sources.
 it("the committed Carrier bundle is up to date with packages/carrier and the rules", async () => {
   const script = fileURLToPath(new URL("../../../images/carrier/bundle.mjs", import.meta.url));

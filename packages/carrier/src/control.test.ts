@@ -75,7 +75,9 @@ describe("control API", () => {
   it("refuses unsafe regexes, unknown ports and bad JSON with 400 and one line", async () => {
     const unsafe = await put({ ports: [{ port: c.port, bridges: [{ name: "x", local: A.dest, match: [{ kind: "path", op: "regex", value: "^(?=admin)" }] }] }] });
     expect(unsafe.status).toBe(400);
-    expect(unsafe.json()).toMatchObject({ error: { code: "ROUTES_UNSAFE_REGEX", message: expect.stringMatching(/lookarounds are not supported/) } });
+    const unsafeError = unsafe.json<{ error: { code: string; message: string } }>().error;
+    expect(unsafeError.code).toBe("ROUTES_UNSAFE_REGEX");
+    expect(unsafeError.message).toMatch(/lookarounds are not supported/);
     const stray = await put({ ports: [{ port: 1, bridges: [] }] });
     expect(stray.status).toBe(400);
     expect(stray.json<{ error: { message: string } }>().error.message).toMatch(/names port 1, which Carrier does not listen on/);

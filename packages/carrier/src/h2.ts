@@ -151,7 +151,7 @@ function handleStream(ctx: PortContext, pool: H2Pool, stream: ServerHttp2Stream,
       else stream.close();
     });
   });
-  up.on("trailers", (t) => {
+  up.on("trailers", (t: IncomingHttpHeaders) => {
     trailers = t;
   });
   up.on("data", (c: Buffer) => resTap.push(c));

@@ -114,7 +114,7 @@ describe("WebSocket upgrades", () => {
     });
     const got: string[] = [];
     for (const m of messages) {
-      const reply = new Promise<string>((resolve) => ws.once("message", (d) => resolve(String(d))));
+      const reply = new Promise<string>((resolve) => ws.once("message", (d: Buffer) => resolve(d.toString())));
       ws.send(m);
       got.push(await reply);
     }
@@ -156,7 +156,7 @@ describe("HTTP/2 cleartext (prior knowledge)", () => {
       let trailers: http2.IncomingHttpHeaders | undefined;
       const chunks: Buffer[] = [];
       req.on("response", (h) => (status = Number(h[":status"])));
-      req.on("trailers", (t) => (trailers = t));
+      req.on("trailers", (t: http2.IncomingHttpHeaders) => (trailers = t));
       req.on("data", (c: Buffer) => chunks.push(c));
       req.on("end", () => {
         const text = Buffer.concat(chunks).toString();

@@ -6,7 +6,6 @@ import net from "node:net";
 import { type RouteDecision } from "../../shared/src/rules/index";
 import { noRouteMessage, routeTaken, since, unreachable, type PortContext } from "./context";
 import { errorText } from "./log";
-import { BodyTap } from "./records";
 
 export function pipeTcp(ctx: PortContext, client: net.Socket, decision: RouteDecision, firstBytes: Buffer | null): void {
   const t0 = process.hrtime.bigint();

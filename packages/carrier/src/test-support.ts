@@ -91,7 +91,7 @@ export async function startUpstream(name: string): Promise<Upstream> {
   });
   const wss = new WebSocketServer({ server });
   wss.on("connection", (ws, req) => {
-    ws.on("message", (data, isBinary) => ws.send(isBinary ? data : `${name}:${String(data)}:${req.headers["x-user"] ?? ""}`));
+    ws.on("message", (data: Buffer, isBinary) => ws.send(isBinary ? data : `${name}:${data.toString()}:${String(req.headers["x-user"] ?? "")}`));
   });
   await new Promise<void>((r) => server.listen(0, LOOPBACK, r));
   const port = (server.address() as net.AddressInfo).port;
@@ -209,7 +209,7 @@ export function request(
   return new Promise((resolve, reject) => {
     const req = http.request(
       { host: LOOPBACK, port, method: opts.method ?? "GET", path: opts.path ?? "/", headers: opts.headers ?? {}, agent: opts.agent ?? false },
-      (res) => collect(res).then(resolve, reject),
+      (res) => void collect(res).then(resolve, reject),
     );
     req.on("error", reject);
     req.end(opts.body);
@@ -237,7 +237,7 @@ export async function openRecords(control: number, query = "", token: string | n
   const messages: StreamMessage[] = [];
   const waiters = new Set<() => void>();
   ws.on("message", (d) => {
-    messages.push(JSON.parse(String(d)) as StreamMessage);
+    messages.push(JSON.parse((d as Buffer).toString()) as StreamMessage);
     for (const w of waiters) w();
   });
   await new Promise<void>((resolve, reject) => {

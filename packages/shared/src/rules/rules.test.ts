@@ -150,7 +150,8 @@ describe("route tables", () => {
 
   it("refuses unsafe regexes, duplicate names, bad fields and rules on tcp ports with one line each", () => {
     const unsafe = compileRouteTable({ ports: [{ port: 80, bridges: [{ name: "a", local: A, match: [{ kind: "path", op: "regex", value: "(a)\\1" }] }] }] });
-    expect(!unsafe.ok && unsafe.error).toMatchObject({ code: "ROUTES_UNSAFE_REGEX", message: expect.stringMatching(/bridge "a" on port 80: regex .* is refused: backreferences/) });
+    expect(!unsafe.ok && unsafe.error.code).toBe("ROUTES_UNSAFE_REGEX");
+    expect(!unsafe.ok && unsafe.error.message).toMatch(/bridge "a" on port 80: regex .* is refused: backreferences/);
     const dup = compileRouteTable({ ports: [{ port: 80, bridges: [{ name: "a", local: A, match: [{ kind: "path", op: "exact", value: "/x" }] }, { name: "a", local: B, match: [{ kind: "path", op: "exact", value: "/y" }] }] }] });
     expect(!dup.ok && dup.error.message).toMatch(/appears twice on port 80/);
     const bad = compileRouteTable({ ports: [{ port: 0 }] });
