@@ -40,7 +40,8 @@ describe("gefyra run / list / logs / stop / rm", () => {
 
     expect((await gefyra("stop", name)).stdout).toContain(`${name} stopped`);
     expect((await gefyra("rm", name)).stdout).toContain(`${name} removed`);
-    expect(JSON.parse((await gefyra("list", "--json")).stdout).containers.some((c: { name: string }) => c.name === name)).toBe(false);
+    const after = JSON.parse((await gefyra("list", "--json")).stdout) as { containers: Array<{ name: string }> };
+    expect(after.containers.some((c) => c.name === name)).toBe(false);
   });
 
   it("fails with a non-zero exit and one line naming the fix", async () => {

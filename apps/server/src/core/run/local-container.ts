@@ -230,6 +230,10 @@ export async function runLocal(options: RunOptions, onProgress: (p: RunProgress)
   if (!NAME.test(options.name)) {
     throw new GefyraError("NAME_INVALID", `'${options.name}' is not a container name: use letters, digits, '.', '_' or '-' (at most 63)`);
   }
+  // what can be checked without Docker or the cluster is checked first
+  const ports = (options.ports ?? []).map((p) => parsePort(p));
+  const volumes = (options.volumes ?? []).map((v) => parseVolume(v));
+  const restart = parseRestart(options.restart);
   onProgress({ step: "connection", message: `using connection ${connection}` });
   const cargo = await cargoOf(docker, connection);
   for (const taken of [options.name, holderName(options.name)]) {
@@ -237,9 +241,6 @@ export async function runLocal(options: RunOptions, onProgress: (p: RunProgress)
       throw new GefyraError("NAME_IN_USE", `a container named ${taken} already exists: choose another --name or remove it (gefyra rm ${options.name})`);
     }
   }
-  const ports = (options.ports ?? []).map((p) => parsePort(p));
-  const volumes = (options.volumes ?? []).map((v) => parseVolume(v));
-  const restart = parseRestart(options.restart);
   const image = await ensureImage(docker, options, onProgress);
 
   let envFrom: WorkloadRef | undefined;
