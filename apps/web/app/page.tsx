@@ -1,13 +1,11 @@
-import { ContextsPanel } from "../components/ContextsPanel";
+import { Dashboard } from "../components/Dashboard";
 import { Header } from "../components/Header";
 
 export default function DashboardPage() {
   return (
     <>
       <Header />
-      <main className="main">
-        <ContextsPanel />
-      </main>
+      <Dashboard />
     </>
   );
 }

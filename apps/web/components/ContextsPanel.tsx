@@ -1,5 +1,7 @@
 "use client";
 import { useQuery } from "@tanstack/react-query";
+import { useEffect } from "react";
+import { useSelection } from "../lib/selection";
 import { useTRPC } from "../lib/trpc";
 import type { inferRouterOutputs } from "@trpc/server";
 import type { AppRouter } from "../lib/trpc";
@@ -10,6 +12,15 @@ type ContextSummary = inferRouterOutputs<AppRouter>["contexts"]["list"]["context
 export function ContextsPanel() {
   const trpc = useTRPC();
   const list = useQuery(trpc.contexts.list.queryOptions());
+  const selection = useSelection();
+  // the kubeconfig's current context is picked until the developer picks another
+  const contexts = list.data?.contexts;
+  useEffect(() => {
+    if (!contexts || contexts.length === 0) return;
+    if (selection.context && contexts.some((c) => c.name === selection.context)) return;
+    const pick = contexts.find((c) => c.current) ?? contexts[0];
+    if (pick) selection.setContext(pick.name);
+  }, [contexts, selection]);
 
   return (
     <section className="panel" aria-labelledby="contexts-heading">
@@ -45,7 +56,7 @@ export function ContextsPanel() {
         <>
           <ul className="contexts" aria-label="Kubeconfig contexts">
             {list.data.contexts.map((c) => (
-              <ContextRow key={c.name} context={c} />
+              <ContextRow key={c.name} context={c} selected={c.name === selection.context} onSelect={() => selection.setContext(c.name)} />
             ))}
           </ul>
           <p className="muted small">From {list.data.files.join(", ")}</p>
@@ -55,7 +66,7 @@ export function ContextsPanel() {
   );
 }
 
-function ContextRow({ context }: { context: ContextSummary }) {
+function ContextRow({ context, selected, onSelect }: { context: ContextSummary; selected: boolean; onSelect: () => void }) {
   const trpc = useTRPC();
   const check = useQuery({ ...trpc.contexts.check.queryOptions({ context: context.name }), staleTime: 15_000, refetchInterval: 30_000 });
   let state: { tone: "ok" | "bad" | "wait"; text: string; detail?: string };
@@ -65,10 +76,17 @@ function ContextRow({ context }: { context: ContextSummary }) {
   else state = { tone: "bad", text: "Unreachable", detail: check.data.error.message };
 
   return (
-    <li className="context" aria-label={context.name}>
+    <li className={`context${selected ? " context-selected" : ""}`} aria-label={context.name} aria-current={selected ? "true" : undefined}>
       <div className="context-main">
         <span className="context-name">{context.name}</span>
         {context.current ? <span className="badge">current</span> : null}
+        {selected ? (
+          <span className="badge badge-solid">selected</span>
+        ) : (
+          <button type="button" className="button button-small" onClick={onSelect} aria-label={`Use context ${context.name}`}>
+            Use
+          </button>
+        )}
         <span className="muted small">
           {context.server ?? "no server"}
           {context.namespace ? ` · namespace ${context.namespace}` : ""}

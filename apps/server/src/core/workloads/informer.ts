@@ -125,7 +125,7 @@ export function watchResource(options: WatchResourceOptions, handlers: ResourceW
       const finish = (error?: unknown) => {
         if (settled) return;
         settled = true;
-        if (error) reject(error);
+        if (error) reject(error instanceof Error ? error : Object.assign(new Error(describeCause(error)), { code: (error as { code?: unknown }).code }));
         else resolve(rv);
       };
       new k8s.Watch(options.kubeConfig)

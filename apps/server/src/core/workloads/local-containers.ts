@@ -17,7 +17,7 @@ export async function* watchLocalContainers(signal: AbortSignal | undefined, opt
     try {
       const docker = await connectDocker(options.docker);
       // subscribe before listing, so nothing that happens in between is missed
-      events = (await docker.getEvents({ filters: JSON.stringify({ type: ["container"], label: [APP_LABEL] }) })) as NodeJS.ReadableStream;
+      events = await docker.getEvents({ filters: JSON.stringify({ type: ["container"], label: [APP_LABEL] }) });
       let dirty = true;
       let ended = false;
       let wake: (() => void) | null = null;

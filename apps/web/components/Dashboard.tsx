@@ -1,0 +1,55 @@
+"use client";
+import { useEffect, useState } from "react";
+import { SelectionProvider } from "../lib/selection";
+import { ConnectionPanel } from "./ConnectionPanel";
+import { ContainersPanel } from "./ContainersPanel";
+import { ContextsPanel } from "./ContextsPanel";
+import { WorkloadsPanel } from "./WorkloadsPanel";
+
+const SCREENS = [
+  { id: "connection", label: "Cluster" },
+  { id: "workloads", label: "Workloads" },
+  { id: "containers", label: "Local containers" },
+] as const;
+type Screen = (typeof SCREENS)[number]["id"];
+
+/** The screens, as tabs; the URL's #hash names the open one so a reload stays there. */
+export function Dashboard() {
+  const [screen, setScreen] = useState<Screen>("connection");
+  useEffect(() => {
+    const fromHash = () => {
+      const id = window.location.hash.slice(1);
+      if (SCREENS.some((s) => s.id === id)) setScreen(id as Screen);
+    };
+    fromHash();
+    window.addEventListener("hashchange", fromHash);
+    return () => window.removeEventListener("hashchange", fromHash);
+  }, []);
+  const open = (id: Screen) => {
+    setScreen(id);
+    window.history.replaceState(null, "", `#${id}`);
+  };
+  return (
+    <SelectionProvider>
+      <nav className="tabs" role="tablist" aria-label="Screens">
+        {SCREENS.map((s) => (
+          <button key={s.id} type="button" role="tab" id={`tab-${s.id}`} aria-selected={screen === s.id} aria-controls={`screen-${s.id}`} className="tab" onClick={() => open(s.id)}>
+            {s.label}
+          </button>
+        ))}
+      </nav>
+      <main className="main" role="tabpanel" id={`screen-${screen}`} aria-labelledby={`tab-${screen}`}>
+        {screen === "connection" ? (
+          <>
+            <ContextsPanel />
+            <ConnectionPanel />
+          </>
+        ) : screen === "workloads" ? (
+          <WorkloadsPanel />
+        ) : (
+          <ContainersPanel />
+        )}
+      </main>
+    </SelectionProvider>
+  );
+}

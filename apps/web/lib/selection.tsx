@@ -1,0 +1,60 @@
+"use client";
+/**
+ * What the developer picked: the kubeconfig context, the namespace and the connection name.
+ * Every screen reads it; it is kept in localStorage so a reload (or a second tab) starts there.
+ */
+import { createContext, useCallback, useContext, useEffect, useMemo, useState, type ReactNode } from "react";
+
+export interface Selection {
+  context: string | null;
+  namespace: string;
+  connectionName: string | null;
+}
+
+interface SelectionApi extends Selection {
+  setContext: (context: string) => void;
+  setNamespace: (namespace: string) => void;
+  setConnectionName: (name: string) => void;
+}
+
+const SelectionContext = createContext<SelectionApi | null>(null);
+const STORAGE_KEY = "gefyra-ts.selection";
+
+export function SelectionProvider({ children }: { children: ReactNode }) {
+  const [selection, setSelection] = useState<Selection>({ context: null, namespace: "", connectionName: null });
+  useEffect(() => {
+    try {
+      const saved = JSON.parse(window.localStorage.getItem(STORAGE_KEY) ?? "null") as Partial<Selection> | null;
+      if (saved) setSelection((s) => ({ ...s, ...saved }));
+    } catch {
+      // a broken entry is ignored: the defaults apply
+    }
+  }, []);
+  const update = useCallback((patch: Partial<Selection>) => {
+    setSelection((s) => {
+      const next = { ...s, ...patch };
+      try {
+        window.localStorage.setItem(STORAGE_KEY, JSON.stringify(next));
+      } catch {
+        // private mode: the selection just is not remembered
+      }
+      return next;
+    });
+  }, []);
+  const api = useMemo<SelectionApi>(
+    () => ({
+      ...selection,
+      setContext: (context) => update({ context, namespace: "" }),
+      setNamespace: (namespace) => update({ namespace }),
+      setConnectionName: (connectionName) => update({ connectionName }),
+    }),
+    [selection, update],
+  );
+  return <SelectionContext.Provider value={api}>{children}</SelectionContext.Provider>;
+}
+
+export function useSelection(): SelectionApi {
+  const api = useContext(SelectionContext);
+  if (!api) throw new Error("useSelection outside SelectionProvider");
+  return api;
+}

@@ -1,0 +1,20 @@
+/** Wire types of the server's API (type-only imports: nothing of the server reaches the bundle). */
+export type {
+  AppRouter,
+  ConnectionReport,
+  ConnectionSummary,
+  DownProgress,
+  DownResult,
+  FeedMessage,
+  FeedStatus,
+  LocalContainer,
+  LocalContainersMessage,
+  LogBatch,
+  OperationEvent,
+  RunProgress,
+  StatusReport,
+  UninstallProgress,
+  UpProgress,
+  WorkloadKind,
+  WorkloadRow,
+} from "@gefyra/server/trpc";
