@@ -7,6 +7,7 @@ import { Command, Option } from "commander";
 import { GefyraError, toGefyraError } from "../core/errors";
 import { down, install, status, uninstall, up, type ConnectionInfo, type InstallSettings } from "../core/connection";
 import { registerContainerCommands } from "./commands/containers";
+import { registerStoreCommands } from "./commands/store";
 
 export interface Common {
   kubeconfig?: string;
@@ -169,12 +170,11 @@ export function buildProgram(): Command {
     });
 
   registerContainerCommands(program);
+  registerStoreCommands(program);
 
   for (const [name, what] of [
     ["bridge", "bridge a workload to a local container"],
     ["unbridge", "remove a bridge"],
-    ["profiles", "manage bridge profiles"],
-    ["history", "show session history"],
   ] as const) {
     common(program.command(name))
       .description(`${what} (not yet available)`)

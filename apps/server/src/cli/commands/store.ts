@@ -1,0 +1,100 @@
+/** `gefyra profiles ...` and `gefyra history`: what the local store keeps. */
+import fs from "node:fs";
+import type { Command } from "commander";
+import { GefyraError, describeCause } from "../../core/errors";
+import { exportProfiles, importProfiles, listProfiles } from "../../core/profiles/profiles";
+import { openStore, type Store } from "../../store";
+import { common, out, type Common } from "../main";
+
+interface StoreFlags extends Common {
+  dataDir?: string;
+}
+
+function withStore(cmd: Command): Command {
+  return common(cmd).option("--data-dir <dir>", "data directory (default: $GEFYRA_DATA_DIR, then $XDG_DATA_HOME/gefyra-ts)");
+}
+
+async function using<T>(o: StoreFlags, work: (store: Store) => Promise<T>): Promise<T> {
+  const store = await openStore(o.dataDir ? { dataDir: o.dataDir } : {});
+  try {
+    return await work(store);
+  } finally {
+    await store.close();
+  }
+}
+
+export function registerStoreCommands(program: Command): void {
+  const profiles = program.command("profiles").description("saved bridge setups: list, export, import, delete");
+
+  withStore(profiles.command("list"))
+    .description("list saved profiles")
+    .action((o: StoreFlags) =>
+      using(o, async (store) => {
+        const all = await listProfiles(store);
+        const lines = all.map((p) => `${p.metadata.name}\t${p.spec.target.namespace}/${p.spec.target.workload}\t${p.metadata.description ?? ""}`);
+        out(o, { profiles: all }, lines.length ? ["NAME\tTARGET\tDESCRIPTION", ...lines].join("\n") : "no profiles");
+      }),
+    );
+
+  withStore(profiles.command("export"))
+    .description("write profiles as YAML (all, or the named ones)")
+    .argument("[names...]", "profile names")
+    .option("--personal", "include personal values (local paths)")
+    .option("-o, --output <file>", "write to this file instead of stdout")
+    .action((names: string[], o: StoreFlags & { personal?: boolean; output?: string }) =>
+      using(o, async (store) => {
+        const yaml = await exportProfiles(store, names, { personal: o.personal === true });
+        if (o.output) {
+          fs.writeFileSync(o.output, yaml);
+          process.stderr.write(`wrote ${o.output}\n`);
+        } else process.stdout.write(yaml);
+      }),
+    );
+
+  withStore(profiles.command("import"))
+    .description("import every profile of a YAML file, or none if any is invalid")
+    .argument("<file>", "YAML file (- for standard input)")
+    .option("--replace", "overwrite profiles with the same name")
+    .action((file: string, o: StoreFlags & { replace?: boolean }) =>
+      using(o, async (store) => {
+        let text: string;
+        try {
+          text = fs.readFileSync(file === "-" ? 0 : file, "utf8");
+        } catch (cause) {
+          throw new GefyraError("PROFILE_FILE_UNREADABLE", `cannot read ${file} (${describeCause(cause)}): check the path`, { cause });
+        }
+        const names = await importProfiles(store, text, { file: file === "-" ? "stdin" : file, replace: o.replace === true });
+        out(o, { imported: names }, `imported ${names.join(", ")}`);
+      }),
+    );
+
+  withStore(profiles.command("delete"))
+    .description("delete a saved profile")
+    .argument("<name>", "profile name")
+    .action((name: string, o: StoreFlags) =>
+      using(o, async (store) => {
+        if (!(await store.deleteProfile(name))) throw new GefyraError("PROFILE_NOT_FOUND", `no profile named ${name}: see gefyra profiles list`);
+        out(o, { deleted: name }, `deleted ${name}`);
+      }),
+    );
+
+  withStore(program.command("history"))
+    .description("show session history (connections, runs, bridges) with their events")
+    .option("--kind <kind>", "only connection, run or bridge sessions")
+    .option("--limit <n>", "at most N sessions (default 50)")
+    .action((o: StoreFlags & { kind?: string; limit?: string }) =>
+      using(o, async (store) => {
+        if (o.kind && !["connection", "run", "bridge"].includes(o.kind)) throw new GefyraError("INVALID_FLAG", "--kind must be connection, run or bridge");
+        const sessions = await store.listSessions({
+          ...(o.kind ? { kind: o.kind as "connection" | "run" | "bridge" } : {}),
+          limit: o.limit ? Number(o.limit) : 50,
+        });
+        const withEvents = await Promise.all(sessions.map(async (s) => ({ ...s, events: await store.listSessionEvents(s.id) })));
+        const lines = withEvents.map(
+          (s) =>
+            `${s.startedAt.toISOString()}\t${s.kind}\t${s.target ?? "-"}\t${s.context ?? "-"}/${s.namespace ?? "-"}\t${s.endedAt ? `ended ${s.endedAt.toISOString()} (${s.stopReason ?? "stopped"})` : "active"}\t${s.events.length} events`,
+        );
+        out(o, { sessions: withEvents }, lines.length ? ["STARTED\tKIND\tTARGET\tCONTEXT/NAMESPACE\tSTATE\tEVENTS", ...lines].join("\n") : "no sessions yet");
+      }),
+    );
+}
