@@ -7,7 +7,7 @@
  *   PUT  /routes                      body: a route table; If-Match: "<revision>" optional
  *                                     200 {revision, routes} | 400 ROUTES_INVALID / ROUTES_UNSAFE_REGEX
  *                                     | 409 ROUTES_OVERLAP | 412 ROUTES_REVISION_MISMATCH
- *   GET  /records?since=N             200 {oldestSeq, nextSeq, missed?, entries} (snapshot)
+ *   GET  /records?since=N             200 {instance, oldestSeq, nextSeq, missed?, entries} (snapshot)
  *   GET  /records?since=N  (WebSocket upgrade)  the live stream, see records.ts
  *   GET  /stats                       200 {revision, connections, records}
  *
@@ -128,7 +128,7 @@ async function handle(carrier: Carrier, req: IncomingMessage, res: ServerRespons
       const since = parseSince(url);
       if (since === null) return json(res, 400, { error: { code: "BAD_REQUEST", message: "since must be a non-negative integer sequence number" } });
       const snap = carrier.recorder.since(since ?? 0);
-      return json(res, 200, { oldestSeq: carrier.recorder.oldestSeq, nextSeq: carrier.recorder.next, ...(snap.missed ? { missed: snap.missed } : {}), entries: snap.entries });
+      return json(res, 200, { instance: carrier.recorder.instance, oldestSeq: carrier.recorder.oldestSeq, nextSeq: carrier.recorder.next, ...(snap.missed ? { missed: snap.missed } : {}), entries: snap.entries });
     }
     case "GET /stats":
       return json(res, 200, carrier.stats());

@@ -84,7 +84,7 @@ describe("request records", () => {
     const since = seqs.at(-3)!;
     const consumer = await openRecords(c.control, `?since=${since}`);
     await consumer.waitFor((m) => records(m).length === 2);
-    expect(consumer.messages[0]).toMatchObject({ type: "hello", oldestSeq: 1, nextSeq: seqs.at(-1)! + 1 });
+    expect(consumer.messages[0]).toMatchObject({ type: "hello", instance: expect.any(String) as string, oldestSeq: 1, nextSeq: seqs.at(-1)! + 1 });
     expect(records(consumer.messages).map((r) => r.seq)).toEqual([since + 1, since + 2]);
     await request(c.port, { path: "/live" });
     await consumer.waitFor((m) => records(m).length === 3);

@@ -9,6 +9,7 @@
  * `sampled`) and each such second ends with an `aggregate` entry that counts everything, including
  * what was dropped. Nothing is dropped silently. Decision 0012.
  */
+import { randomUUID } from "node:crypto";
 import type { RecordsConfig } from "./config";
 
 export type RecordKind = "http" | "ws" | "h2" | "tcp";
@@ -95,6 +96,8 @@ export type StreamEntry = RequestRecord | AggregateRecord;
 /** Messages on the records WebSocket besides entries. */
 export interface HelloMessage {
   type: "hello";
+  /** Random per Carrier process: a new value means Carrier restarted and seqs began again at 1. */
+  instance: string;
   /** The oldest seq the buffer still holds and the seq the next record will get. */
   oldestSeq: number;
   nextSeq: number;
@@ -213,6 +216,7 @@ export interface ConsumerSocket {
 }
 
 export class Recorder {
+  readonly instance = randomUUID();
   private readonly ring: (Slot | undefined)[];
   private nextSeq = 1;
   private window: Window = newWindow(0);
@@ -332,7 +336,7 @@ export class Recorder {
   attach(socket: ConsumerSocket, since: number | undefined): Consumer {
     const c = new Consumer(this, socket, since === undefined ? this.nextSeq : Math.max(1, since + 1), this.nextSeq);
     this.consumers.add(c);
-    c.send({ type: "hello", oldestSeq: this.oldestSeq, nextSeq: this.nextSeq, bufferSize: this.config.bufferSize, maxRatePerSecond: this.config.maxRatePerSecond } satisfies HelloMessage);
+    c.send({ type: "hello", instance: this.instance, oldestSeq: this.oldestSeq, nextSeq: this.nextSeq, bufferSize: this.config.bufferSize, maxRatePerSecond: this.config.maxRatePerSecond } satisfies HelloMessage);
     c.pump();
     return c;
   }
