@@ -111,6 +111,46 @@ describe("personal bridges (rules)", () => {
     expect(got).toEqual(Array.from({ length: 12 }, (_, i) => ["A", "B", "original"][i % 3]));
   });
 
+  it("answers pipelined requests sent in one write in order, each routed on its own", async () => {
+    const raw = await new Promise<string>((resolve, reject) => {
+      const s = net.connect(c.port, LOOPBACK, () => {
+        // no half-close: node:http (like many servers) drops requests of a client that sent FIN
+        s.write(
+          "GET /p1 HTTP/1.1\r\nHost: x\r\nX-User: bob\r\n\r\n" +
+            "POST /echo HTTP/1.1\r\nHost: x\r\nX-User: alice\r\nContent-Length: 5\r\n\r\nhello" +
+            "GET /p3 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        );
+      });
+      let text = "";
+      s.on("data", (d: Buffer) => (text += d.toString("latin1")));
+      s.on("end", () => resolve(text));
+      s.on("error", reject);
+    });
+    const statuses = [...raw.matchAll(/HTTP\/1\.1 (\d{3})/g)].map((m) => m[1]);
+    expect(statuses).toEqual(["200", "201", "200"]);
+    const first = raw.indexOf('"upstream":"B"');
+    const echo = raw.indexOf("hello");
+    const third = raw.indexOf('"upstream":"original"');
+    expect(first).toBeGreaterThan(0);
+    expect(echo).toBeGreaterThan(first);
+    expect(third).toBeGreaterThan(echo);
+  });
+
+  it("relays HEAD and Expect: 100-continue requests", async () => {
+    const head = await request(c.port, { method: "HEAD", path: "/h", headers: { "x-user": "alice" } });
+    expect(head.status).toBe(200);
+    expect(head.headers["x-upstream"]).toBe("A");
+    expect(head.body.length).toBe(0);
+    const body = await new Promise<string>((resolve, reject) => {
+      const req = http.request({ host: LOOPBACK, port: c.port, method: "POST", path: "/echo", agent: false, headers: { "x-user": "bob", expect: "100-continue", "content-length": "4" } }, (res) => {
+        collect(res).then((r) => resolve(r.body.toString()), reject);
+      });
+      req.on("continue", () => req.end("ping"));
+      req.on("error", reject);
+    });
+    expect(body).toBe("ping");
+  });
+
   it("streams chunked requests and chunked responses through", async () => {
     // chunked request: body written in pieces without a content-length
     const r = await new Promise<{ status: number; te: string | undefined; body: string }>((resolve, reject) => {
@@ -156,6 +196,17 @@ describe("errors and probes", () => {
     const r = await request(c.port, { path: "/api" });
     expect(r.status).toBe(502);
     expect(r.body.toString()).toMatch(new RegExp(`cannot reach the local destination 127\\.0\\.0\\.1:${deadPort} of bridge "laptop": .*ECONNREFUSED`));
+  });
+
+  it("answers 502 naming the original when the original application is down", async () => {
+    const dead = await startCarrier((ports) => ({ ports: [{ port: ports[0]!, original: { host: LOOPBACK, port: deadPort } }] }));
+    try {
+      const r = await request(dead.port);
+      expect(r.status).toBe(502);
+      expect(r.body.toString()).toMatch(new RegExp(`cannot reach the original application at 127\\.0\\.0\\.1:${deadPort}`));
+    } finally {
+      await dead.close();
+    }
   });
 
   it("answers 502 when no bridge matches and there is no original", async () => {

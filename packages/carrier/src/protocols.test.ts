@@ -127,6 +127,52 @@ describe("WebSocket upgrades", () => {
     expect(await echoOver("bob", ["hi"])).toEqual(["original:hi:bob"]);
     expect(await echoOver(undefined, ["x".repeat(100_000)])).toEqual([`original:${"x".repeat(100_000)}:`]);
   });
+
+  it("relays a destination's refusal of the upgrade and records the WebSocket routes", async () => {
+    const refuser = net.createServer((sock) => {
+      sock.once("data", () => sock.end("HTTP/1.1 403 Forbidden\r\ncontent-length: 5\r\n\r\nnope!"));
+    });
+    await new Promise<void>((r) => refuser.listen(0, LOOPBACK, r));
+    const put = await request(c.control, {
+      method: "PUT",
+      path: "/routes",
+      headers: { authorization: `Bearer ${TOKEN}` },
+      body: JSON.stringify({
+        ports: [
+          {
+            port: c.port,
+            original: O.dest,
+            bridges: [
+              { name: "alice", local: A.dest, match: [{ kind: "header", name: "x-user", op: "exact", value: "alice" }] },
+              { name: "refuser", local: { host: LOOPBACK, port: (refuser.address() as net.AddressInfo).port }, match: [{ kind: "header", name: "x-user", op: "exact", value: "eve" }] },
+            ],
+          },
+        ],
+      }),
+    });
+    expect(put.status).toBe(200);
+    const status = await new Promise<number>((resolve, reject) => {
+      const ws = new WebSocket(`ws://${LOOPBACK}:${c.port}/socket`, { headers: { "x-user": "eve" } });
+      ws.once("unexpected-response", (_req, res) => resolve(res.statusCode ?? 0));
+      ws.once("open", () => reject(new Error("opened")));
+      ws.once("error", () => {});
+    });
+    expect(status).toBe(403);
+    refuser.close();
+    // the record is made when the client's socket closes, just after the refusal arrived
+    let recs: RequestRecord[] = [];
+    for (let i = 0; i < 100 && !recs.some((r) => r.status === 403); i++) {
+      if (i) await new Promise((r) => setTimeout(r, 20));
+      recs = (await request(c.control, { path: "/records?since=0", headers: { authorization: `Bearer ${TOKEN}` } })).json<{ entries: RequestRecord[] }>().entries;
+    }
+    expect(recs.filter((r) => r.kind === "ws").map((r) => [r.status, r.route?.bridge ?? r.route?.to])).toEqual(
+      expect.arrayContaining([
+        [101, "alice"],
+        [101, "original"],
+        [403, "refuser"],
+      ]) as unknown,
+    );
+  });
 });
 
 describe("HTTP/2 cleartext (prior knowledge)", () => {
