@@ -21,7 +21,7 @@ export function errorText(error: unknown): string {
       /* not JSON */
     }
   }
-  if (e && typeof e.body === "object" && e.body && "message" in e.body) return String((e.body as { message: unknown }).message);
+  if (e && typeof e.body === "object" && e.body && "message" in e.body) return String((e.body).message);
   if (error instanceof Error) return error.message;
   if (e && typeof e.message === "string") return e.message;
   try {

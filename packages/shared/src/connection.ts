@@ -1,6 +1,6 @@
 /** The Connection custom resource (gefyra-ts.dev/v1alpha1): one developer's tunnel into the cluster. */
 import { z } from "zod";
-import { API_VERSION, CONNECTION_KIND, DEFAULT_HEARTBEAT_TTL_SECONDS } from "./constants";
+import { type API_VERSION, type CONNECTION_KIND, DEFAULT_HEARTBEAT_TTL_SECONDS } from "./constants";
 
 /** DNS-1123 label, short enough for `connection-<name>` and `gefyra-ts-cargo-<name>`. */
 export const connectionNameSchema = z

@@ -4,7 +4,7 @@
  * Cargo (WireGuard client, gateway, DNS, heartbeat) on it.
  */
 import os from "node:os";
-import Docker from "dockerode";
+import type Docker from "dockerode";
 import {
   API_VERSION,
   CONNECTION_KIND,
@@ -220,8 +220,10 @@ export async function up(options: UpOptions = {}, onProgress: (p: UpProgress) =>
       async () => {
         const state = (await container.inspect()).State;
         if (!state.Running) {
-          const logs = (await container.logs({ stdout: true, stderr: true, tail: 5 })).toString("utf8").replace(/[\x00-\x08]/g, "").trim();
-          throw new GefyraError("CARGO_FAILED", `Cargo exited (${state.ExitCode}): ${logs.split("\n").pop() ?? ""}: check that Docker allows NET_ADMIN and /dev/net/tun.`);
+          const logs = (await container.logs({ stdout: true, stderr: true, tail: 5 })).toString("utf8");
+          // the stream's 8-byte frame headers hold binary bytes: keep printable text only
+          const last = [...(logs.trim().split("\n").pop() ?? "")].filter((c) => c >= " ").join("");
+          throw new GefyraError("CARGO_FAILED", `Cargo exited (${state.ExitCode}): ${last}: check that Docker allows NET_ADMIN and /dev/net/tun.`);
         }
         return (await dockerExec(docker, cargoName, ["test", "-f", "/tmp/ready"])).code === 0 ? true : undefined;
       },
@@ -468,7 +470,7 @@ export async function status(options: StatusOptions = {}): Promise<StatusReport>
       phase: c.status?.phase ?? "Pending",
       clientAddress: c.status?.clientAddress ?? null,
       endpoint: c.status?.endpoint ?? null,
-      lastHeartbeat: renew ? new Date(renew as unknown as string).toISOString() : null,
+      lastHeartbeat: renew ? new Date(renew).toISOString() : null,
       local: local
         ? {
             container: cargoContainerName(name),

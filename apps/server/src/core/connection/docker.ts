@@ -46,7 +46,7 @@ export async function createNetwork(docker: Docker, name: string, connection: st
     .inspect()
     .catch(() => undefined);
   if (existing) {
-    const subnet = existing.IPAM?.Config?.[0]?.Subnet as string | undefined;
+    const subnet = existing.IPAM?.Config?.[0]?.Subnet;
     if (subnet) return networkInfo(name, subnet);
   }
   for (let attempt = 0; attempt < 5; attempt++) {
@@ -85,7 +85,7 @@ export async function removeNetwork(docker: Docker, name: string): Promise<boole
   const net = docker.getNetwork(name);
   const info = await net.inspect().catch(() => undefined);
   if (!info) return false;
-  for (const id of Object.keys((info.Containers ?? {}) as Record<string, unknown>)) {
+  for (const id of Object.keys((info.Containers ?? {}))) {
     await net.disconnect({ Container: id, Force: true }).catch(() => undefined);
   }
   await net.remove().catch((e: unknown) => {

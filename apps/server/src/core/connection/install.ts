@@ -95,7 +95,7 @@ export async function applyInstall(
   onProgress({ kind: "install", step: "apply", message: `installing operator (${rendered.images.operator}) and Stowaway (${rendered.images.stowaway}) into namespace ${NAMESPACE}` });
   for (const manifest of rendered.manifests) {
     try {
-      await cluster.objects.patch(manifest as k8s.KubernetesObject, undefined, undefined, "gefyra-ts", true, k8s.PatchStrategy.ServerSideApply);
+      await cluster.objects.patch(manifest, undefined, undefined, "gefyra-ts", true, k8s.PatchStrategy.ServerSideApply);
     } catch (error) {
       throw apiError(error, `apply ${manifest.kind} ${manifest.metadata.name}`, cluster);
     }
@@ -174,7 +174,7 @@ export async function removeInstall(cluster: Cluster, onProgress: (message: stri
   for (const manifest of [...manifests].reverse()) {
     if (manifest.metadata.namespace) continue; // the namespace's deletion takes them
     try {
-      await cluster.objects.delete(manifest as k8s.KubernetesObject, undefined, undefined, undefined, undefined, "Background");
+      await cluster.objects.delete(manifest, undefined, undefined, undefined, undefined, "Background");
       onProgress(`deleted ${manifest.kind} ${manifest.metadata.name}`);
     } catch (error) {
       if (!isNotFound(error)) throw apiError(error, `delete ${manifest.kind} ${manifest.metadata.name}`, cluster);
