@@ -194,6 +194,33 @@ describe("connection", () => {
     expect(r.stdout).toContain(PAGE);
   });
 
+  it("a restarted Stowaway gets every peer back and the tunnel resumes by itself", async () => {
+    const keyA = await peerOf("e2e-a");
+    const selector = "app.kubernetes.io/part-of=gefyra-ts,app.kubernetes.io/component=stowaway";
+    const old = (await core.listNamespacedPod({ namespace: "gefyra-ts", labelSelector: selector })).items[0]?.metadata?.name;
+    expect(old).toBeTruthy();
+    await core.deleteNamespacedPod({ namespace: "gefyra-ts", name: old!, gracePeriodSeconds: 0 });
+    await waitFor(
+      "a new Stowaway pod Ready",
+      async () =>
+        (await core.listNamespacedPod({ namespace: "gefyra-ts", labelSelector: selector })).items.some(
+          (p) => p.metadata?.name !== old && !p.metadata?.deletionTimestamp && p.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True"),
+        ),
+      60_000,
+      500,
+    );
+    expect(await stowawayPeers(kc)).toContain(keyA);
+    // WireGuard re-handshakes on its own once the old session gets no answers
+    const started = Date.now();
+    await waitFor(
+      "the tunnel of e2e-a working again",
+      async () => (await runOnNetwork(web, a.network, a.cargoIp, ns.name, "curl -sS --max-time 3 http://web:8080/", 10_000)).stdout.includes(PAGE),
+      90_000,
+      1000,
+    );
+    console.log(`tunnel resumed ${((Date.now() - started) / 1000).toFixed(1)} s after the new Stowaway was Ready`);
+  });
+
   it("a closed UDP port fails with the reason and the fix, and rolls back", async () => {
     const e = await expectGefyraError(up({ ...opts, name: "e2e-d", endpoint: "10.87.0.1:31999", handshakeTimeoutMs: 4000 }), "UDP_UNREACHABLE");
     expect(e.message).toMatch(/UDP/);
