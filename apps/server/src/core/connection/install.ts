@@ -131,7 +131,9 @@ export async function waitDeploymentReady(cluster: Cluster, name: string, timeou
   await poll(
     async () => {
       const pods = await cluster.core.listNamespacedPod({ namespace: NAMESPACE, labelSelector: selector });
-      for (const pod of pods.items) {
+      const wanted = (await cluster.apps.readNamespacedDeployment({ namespace: NAMESPACE, name })).spec?.template.spec?.containers.map((c) => c.image);
+      // only pods of the current template count: an old pod with another image is on its way out
+      for (const pod of pods.items.filter((p) => p.spec?.containers.every((c) => wanted?.includes(c.image)))) {
         for (const cs of pod.status?.containerStatuses ?? []) {
           const reason = cs.state?.waiting?.reason;
           if (reason && IMAGE_PROBLEMS.has(reason)) {
