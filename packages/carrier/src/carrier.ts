@@ -6,13 +6,13 @@
  * at that moment, so changes apply at once without dropping keep-alive connections (already
  * established raw TCP and WebSocket connections keep their destination). Decision 0010.
  */
-import { watchFile, unwatchFile, readFileSync, type Stats } from "node:fs";
-import http from "node:http";
+import { readFileSync, stat, statSync, type Stats } from "node:fs";
+import type http from "node:http";
 import net from "node:net";
 import { compileRouteTable, routeConnection, type CompiledPort, type CompiledRouteTable, type RouteError, type RouteTable } from "../../shared/src/rules/index";
 import type { CarrierConfig } from "./config";
 import { createControlServer } from "./control";
-import { emptyPort, type PortContext } from "./context";
+import { emptyPort, UpstreamPools, type PortContext } from "./context";
 import { createH2Server, H2Pool } from "./h2";
 import { createHttp1Server } from "./http1";
 import { errorText, silentLogger, type Logger } from "./log";
@@ -37,12 +37,14 @@ export class Carrier {
   private revisionNo = 0;
   private readonly listeners: net.Server[] = [];
   private readonly sockets = new Set<net.Socket>();
-  private readonly agent = new http.Agent({ keepAlive: true, maxFreeSockets: 256, scheduling: "lifo" });
   private readonly h2 = new H2Pool();
   private control: http.Server | undefined;
   private closeControl: (() => void) | undefined;
-  private watching: string | undefined;
+  private watchTimer: NodeJS.Timeout | undefined;
+  private lastRoutesStat: string | undefined;
+  private closed = false;
   private readonly empty = new Map<number, CompiledPort>();
+  private readonly pools: UpstreamPools;
 
   private constructor(
     readonly config: CarrierConfig,
@@ -51,12 +53,21 @@ export class Carrier {
   ) {
     this.log = log;
     this.recorder = new Recorder(config.records);
+    this.pools = new UpstreamPools(config.connectTimeoutMs);
   }
 
   /** Validate the initial routes, listen on every port and the control port. */
   static async start(opts: CarrierOptions): Promise<Carrier> {
     const c = new Carrier(opts.config, opts.token, opts.log ?? silentLogger);
-    const initial = c.config.routesFile ? c.readRoutesFile(c.config.routesFile) : c.config.routes;
+    let initial: unknown = c.config.routes;
+    if (c.config.routesFile) {
+      try {
+        c.lastRoutesStat = statKey(statSync(c.config.routesFile));
+        initial = c.readRoutesFile(c.config.routesFile);
+      } catch (e) {
+        throw new Error(`Carrier cannot start: cannot read the routes file ${c.config.routesFile}: ${errorText(e)}`);
+      }
+    }
     const r = c.setRoutes(initial ?? { ports: [] }, { source: c.config.routesFile ? `file ${c.config.routesFile}` : "config" });
     if (!r.ok) throw new Error(`Carrier cannot start: ${r.error.message}`);
     try {
@@ -120,6 +131,7 @@ export class Carrier {
     }
     this.table = r.value;
     this.revisionNo++;
+    this.pools.retain(r.value.table.ports.flatMap((p) => [...(p.original ? [p.original] : []), ...p.bridges.map((b) => b.local)]));
     this.log("info", "routes applied", {
       revision: this.revisionNo,
       source: opts.source ?? "api",
@@ -146,7 +158,7 @@ export class Carrier {
       bodyCap: this.config.records.bodyCapBytes,
       routeHeader: this.config.routeHeader,
       connectTimeoutMs: this.config.connectTimeoutMs,
-      agent: this.agent,
+      pools: this.pools,
       log: this.log,
     };
     const http1 = createHttp1Server(ctx);
@@ -177,35 +189,53 @@ export class Carrier {
     return JSON.parse(readFileSync(path, "utf8")) as unknown;
   }
 
-  /** Re-read the routes file when it changes (stat polling: follows ConfigMap symlink swaps). */
+  /**
+   * Re-read the routes file when it changes: stat polling every 200 ms (follows ConfigMap symlink
+   * swaps, unlike inotify on the path). The baseline is the stat taken before the first read, so a
+   * change made while starting is not missed.
+   */
   private watch(path: string): void {
-    this.watching = path;
-    watchFile(path, { interval: 200, persistent: false }, (cur: Stats, prev: Stats) => {
-      if (cur.mtimeMs === prev.mtimeMs && cur.ino === prev.ino && cur.size === prev.size) return;
-      if (cur.nlink === 0) return this.log("warn", "routes file disappeared; keeping the current routes", { file: path });
-      let input: unknown;
-      try {
-        input = this.readRoutesFile(path);
-      } catch (e) {
-        return this.log("error", "routes file unreadable; keeping the current routes", { file: path, reason: errorText(e) });
-      }
-      const r = this.setRoutes(input, { source: `file ${path}` });
-      if (!r.ok) this.log("error", "routes file refused; keeping the current routes", { file: path, code: r.error.code, reason: r.error.message });
-    });
+    this.watchTimer = setInterval(() => {
+      stat(path, (err, st) => {
+        if (this.closed) return;
+        if (err) {
+          if (this.lastRoutesStat !== "missing") this.log("warn", "routes file unreadable; keeping the current routes", { file: path, reason: errorText(err) });
+          this.lastRoutesStat = "missing";
+          return;
+        }
+        const key = statKey(st);
+        if (key === this.lastRoutesStat) return;
+        this.lastRoutesStat = key;
+        let input: unknown;
+        try {
+          input = this.readRoutesFile(path);
+        } catch (e) {
+          return this.log("error", "routes file unreadable; keeping the current routes", { file: path, reason: errorText(e) });
+        }
+        const r = this.setRoutes(input, { source: `file ${path}` });
+        if (!r.ok) this.log("error", "routes file refused; keeping the current routes", { file: path, code: r.error.code, reason: r.error.message });
+      });
+    }, 200);
+    this.watchTimer.unref();
   }
 
   async close(): Promise<void> {
-    if (this.watching) unwatchFile(this.watching);
+    this.closed = true;
+    if (this.watchTimer) clearInterval(this.watchTimer);
     const closing = this.listeners.map((s) => new Promise<void>((resolve) => s.close(() => resolve())));
     for (const s of this.sockets) s.destroy();
     this.closeControl?.();
     if (this.control) closing.push(new Promise<void>((resolve) => this.control!.close(() => resolve())));
     this.control?.closeAllConnections();
     this.h2.close();
-    this.agent.destroy();
+    closing.push(this.pools.close());
     this.recorder.close();
     await Promise.all(closing);
   }
+}
+
+function statKey(st: Stats): string {
+  return `${st.ino}:${st.mtimeMs}:${st.size}`;
 }
 
 function listenOn(server: net.Server, port: number, host: string): Promise<void> {

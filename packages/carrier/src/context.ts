@@ -1,7 +1,7 @@
 import { type CompiledPort, type Destination, type RouteDecision } from "../../shared/src/rules/index";
 import type { Logger } from "./log";
 import type { Recorder, RouteTaken } from "./records";
-import type { Agent } from "node:http";
+import { Pool } from "undici";
 
 /** What each protocol handler of one listening port needs; built by carrier.ts. */
 export interface PortContext {
@@ -14,7 +14,7 @@ export interface PortContext {
   readonly bodyCap: number;
   readonly routeHeader: boolean;
   readonly connectTimeoutMs: number;
-  readonly agent: Agent;
+  readonly pools: UpstreamPools;
   readonly log: Logger;
 }
 
@@ -55,3 +55,35 @@ export function noRouteMessage(port: number): string {
 }
 
 export const since = (t0: bigint): number => Number(process.hrtime.bigint() - t0) / 1e6;
+
+/** One undici connection pool (keep-alive) per destination; pools of destinations no longer routed to are closed. */
+export class UpstreamPools {
+  private readonly pools = new Map<string, Pool>();
+  constructor(private readonly connectTimeoutMs: number) {}
+
+  get(d: Destination): Pool {
+    const key = hostPort(d);
+    let p = this.pools.get(key);
+    if (!p || p.closed || p.destroyed) {
+      p = new Pool(`http://${key}`, { connect: { timeout: this.connectTimeoutMs }, keepAliveTimeout: 4000, pipelining: 1 });
+      this.pools.set(key, p);
+    }
+    return p;
+  }
+
+  /** Close (gracefully: in-flight requests finish) the pools of destinations not in `keep`. */
+  retain(keep: Iterable<Destination>): void {
+    const wanted = new Set(Array.from(keep, hostPort));
+    for (const [key, p] of this.pools) {
+      if (wanted.has(key)) continue;
+      this.pools.delete(key);
+      p.close().catch(() => {});
+    }
+  }
+
+  async close(): Promise<void> {
+    const all = [...this.pools.values()];
+    this.pools.clear();
+    await Promise.all(all.map((p) => p.destroy().catch(() => {})));
+  }
+}

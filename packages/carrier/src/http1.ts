@@ -4,11 +4,12 @@
  * capture cap), and upgrades (WebSocket) are routed by the same rules on the upgrade request.
  */
 import http, { type IncomingMessage, type ServerResponse } from "node:http";
-import type { Duplex } from "node:stream";
+import { Transform, type Duplex } from "node:stream";
 import { pathOf, routeRequest, type RouteDecision } from "../../shared/src/rules/index";
 import { noRouteMessage, routeHeaderValue, routeTaken, since, unreachable, type PortContext } from "./context";
 import { errorText } from "./log";
 import { BodyTap, captureHeaders, type RecordDraft } from "./records";
+import type { Dispatcher } from "undici";
 
 /** Hop-by-hop headers (RFC 9110 §7.6.1) plus `expect` (Carrier answers 100-continue itself). */
 const HOP_BY_HOP = new Set(["connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade", "expect"]);
@@ -56,8 +57,8 @@ function requestDecision(ctx: PortContext, req: IncomingMessage): { decision: Ro
 }
 
 function clientOf(req: IncomingMessage): string {
-  const s = req.socket;
-  return `${s.remoteAddress ?? "?"}:${s.remotePort ?? "?"}`;
+  const s = req.socket as IncomingMessage["socket"] | null;
+  return `${s?.remoteAddress ?? "?"}:${s?.remotePort ?? "?"}`;
 }
 
 const IDEMPOTENT_WITHOUT_BODY = new Set(["GET", "HEAD", "OPTIONS"]);
@@ -73,7 +74,7 @@ export function handleRequest(ctx: PortContext, req: IncomingMessage, res: Serve
   let sentHeaders: string[] = [];
 
   const bodyless = req.headers["transfer-encoding"] === undefined && (req.headers["content-length"] === undefined || req.headers["content-length"] === "0");
-  if (!bodyless) req.on("data", (c: Buffer) => reqTap.push(c));
+  const client = clientOf(req);
 
   res.on("close", () => {
     if (!res.writableFinished && !error) error = "the client closed the connection before the response was complete";
@@ -84,7 +85,7 @@ export function handleRequest(ctx: PortContext, req: IncomingMessage, res: Serve
       kind: "http",
       port: ctx.listenPort,
       time: new Date(started).toISOString(),
-      client: clientOf(req),
+      client,
       method: req.method ?? "GET",
       path: req.url ?? "/",
       ttfbMs: ttfb,
@@ -118,63 +119,82 @@ export function handleRequest(ctx: PortContext, req: IncomingMessage, res: Serve
 
   const dest = decision.destination;
   const keepChunked = req.httpVersion === "1.1";
-  const headers = forwardHeaders(req.rawHeaders, { keepChunked });
+  // undici frames the body itself (content-length as given, else chunked)
+  const headers = forwardHeaders(req.rawHeaders, { keepChunked: false });
   const retryable = bodyless && IDEMPOTENT_WITHOUT_BODY.has(req.method ?? "");
 
+  // Upstream leg on undici (decision 0010: about a quarter faster than http.request per request).
+  let abortUpstream: ((reason?: Error) => void) | undefined;
+  let resumeUpstream: (() => void) | undefined;
+  res.on("drain", () => resumeUpstream?.());
+  res.on("close", () => {
+    if (!res.writableFinished) abortUpstream?.(new Error("the client went away"));
+  });
   const send = (attempt: number) => {
-    const up = http.request({
-      host: dest.host,
-      port: dest.port,
-      method: req.method,
-      path: req.url,
-      headers,
-      agent: ctx.agent,
-      setHost: false,
-    });
-    connectTimeout(up, ctx.connectTimeoutMs);
     let responded = false;
-
-    up.on("response", (ures) => {
-      responded = true;
-      ttfb = since(t0);
-      sentHeaders = forwardHeaders(ures.rawHeaders, { keepChunked: keepChunked && req.method !== "HEAD" });
-      if (ctx.routeHeader) sentHeaders.push("x-gefyra-route", routeHeaderValue(decision));
-      res.writeHead(ures.statusCode ?? 502, ures.statusMessage, sentHeaders);
-      ures.on("data", (c: Buffer) => resTap.push(c));
-      ures.pipe(res);
-      ures.on("error", (e) => {
-        error = unreachable(decision, `the response broke off: ${errorText(e)}`);
-        res.destroy();
-      });
-      ures.on("aborted", () => {
-        error ??= unreachable(decision, "the destination closed the connection before the response was complete");
-        res.destroy();
-      });
-    });
-
-    up.on("error", (e) => {
-      if (responded) return; // ures' handlers report it
-      if (attempt === 0 && retryable && up.reusedSocket && (e as NodeJS.ErrnoException).code === "ECONNRESET") {
-        // a pooled keep-alive connection the destination had just closed: safe to try once more
-        send(1);
-        return;
-      }
-      error = unreachable(decision, errorText(e));
-      if (res.headersSent) res.destroy();
-      else answer(502, `carrier: ${error}\n`);
-    });
-
-    res.on("close", () => {
-      if (!res.writableFinished) up.destroy();
-    });
-
-    if (attempt === 0 && !bodyless) req.pipe(up);
-    else {
-      up.end();
-      req.resume();
-    }
+    ctx.pools.get(dest).dispatch(
+      {
+        path: req.url ?? "/",
+        method: (req.method ?? "GET") as Dispatcher.HttpMethod,
+        headers,
+        body: bodyless ? null : tappedBody(req, reqTap),
+        headersTimeout: 0,
+        bodyTimeout: 0,
+      },
+      {
+        onConnect(abort) {
+          abortUpstream = abort;
+        },
+        onHeaders(status, rawHeaders, resume, statusText) {
+          responded = true;
+          ttfb = since(t0);
+          resumeUpstream = resume;
+          const raw: string[] = [];
+          for (const b of rawHeaders) raw.push(b.toString("latin1"));
+          sentHeaders = forwardHeaders(raw, { keepChunked: keepChunked && req.method !== "HEAD" });
+          if (ctx.routeHeader) sentHeaders.push("x-gefyra-route", routeHeaderValue(decision));
+          if (res.destroyed) return false;
+          res.writeHead(status, statusText, sentHeaders);
+          return true;
+        },
+        onData(chunk) {
+          resTap.push(chunk);
+          return res.write(chunk);
+        },
+        onComplete() {
+          res.end();
+        },
+        onError(e) {
+          if (!responded && attempt === 0 && retryable && (e as { code?: string }).code === "UND_ERR_SOCKET") {
+            // most likely a pooled keep-alive connection the destination had just closed: try once more
+            send(1);
+            return;
+          }
+          if (res.destroyed) return;
+          error = unreachable(decision, responded ? `the response broke off: ${errorText(e)}` : errorText(e));
+          if (res.headersSent) res.destroy();
+          else answer(502, `carrier: ${error}\n`);
+        },
+        onUpgrade() {
+          // upgrades never come here (handleUpgrade)
+        },
+      },
+    );
+    if (bodyless) req.resume();
   };
   send(0);
+}
+
+/** The request body as undici reads it (with backpressure), counted and captured on the way. */
+function tappedBody(req: IncomingMessage, tap: BodyTap): Transform {
+  const body = new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      tap.push(chunk);
+      cb(null, chunk);
+    },
+  });
+  req.on("error", (e) => body.destroy(e));
+  return req.pipe(body);
 }
 
 function connectTimeout(up: http.ClientRequest, ms: number): void {
