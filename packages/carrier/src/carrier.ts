@@ -131,7 +131,9 @@ export class Carrier {
     }
     this.table = r.value;
     this.revisionNo++;
-    this.pools.retain(r.value.table.ports.flatMap((p) => [...(p.original ? [p.original] : []), ...p.bridges.map((b) => b.local)]));
+    const destinations = r.value.table.ports.flatMap((p) => [...(p.original ? [p.original] : []), ...p.bridges.map((b) => b.local)]);
+    this.pools.retain(destinations);
+    this.h2.retain(destinations);
     this.log("info", "routes applied", {
       revision: this.revisionNo,
       source: opts.source ?? "api",

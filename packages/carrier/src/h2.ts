@@ -43,6 +43,16 @@ export class H2Pool {
     return session;
   }
 
+  /** Close the sessions of destinations not in `keep` (in-flight streams finish first). */
+  retain(keep: Iterable<Destination>): void {
+    const wanted = new Set(Array.from(keep, hostPort));
+    for (const [key, s] of this.sessions) {
+      if (wanted.has(key)) continue;
+      this.sessions.delete(key);
+      s.close();
+    }
+  }
+
   close(): void {
     for (const s of this.sessions.values()) s.destroy();
     this.sessions.clear();

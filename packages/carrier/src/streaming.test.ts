@@ -16,8 +16,9 @@ const CHUNK = 64 * 1024;
 /**
  * Carrier's RSS may grow by at most this much, also while 50 MiB go up and 50 MiB come down at the
  * same time (buffering the bodies would add at least 100 MiB). What growth there is (measured
- * 30-45 MiB, the same for one transfer as for two) is garbage not yet collected: V8 frees socket
- * read buffers lazily, when external memory has grown by some tens of MiB.
+ * 30-55 MiB; the same for one transfer as for two, and for 200 MiB transfers as for 50 MiB) is
+ * garbage not yet collected: V8 frees socket read buffers lazily, when external memory has grown
+ * by some tens of MiB.
  */
 const RSS_GROWTH_LIMIT = 64 * 1024 * 1024;
 
