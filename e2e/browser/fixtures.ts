@@ -22,6 +22,8 @@ export interface FakeContext {
 export interface DashboardFixtures {
   /** Contexts written into the temp kubeconfig; override with test.use({ kubeContexts: [...] }). */
   kubeContexts: FakeContext[];
+  /** A real kubeconfig to use instead of the fake contexts (devcluster specs: `test.use({ kubeconfigFile: kubeconfigPath })`). */
+  kubeconfigFile: string | null;
   /** The running server; `dashboard.url` carries the token. */
   dashboard: RunningServer;
 }
@@ -46,12 +48,13 @@ function writeKubeconfig(file: string, contexts: FakeContext[]): void {
 export const test = base.extend<DashboardFixtures>({
   // an API server address nobody listens on: the context is listed and shown as unreachable
   kubeContexts: [[{ name: "devcluster-e2e", server: "https://127.0.0.1:9", namespace: "shop" }], { option: true }],
-  dashboard: async ({ kubeContexts }, use) => {
+  kubeconfigFile: [null, { option: true }],
+  dashboard: async ({ kubeContexts, kubeconfigFile }, use) => {
     ensureWebBuild();
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "gefyra-browser-"));
-    const kubeconfig = path.join(dir, "kubeconfig");
+    const kubeconfig = kubeconfigFile ?? path.join(dir, "kubeconfig");
     // no contexts: no file at all (the "No kubeconfig found" empty state)
-    if (kubeContexts.length > 0) writeKubeconfig(kubeconfig, kubeContexts);
+    if (!kubeconfigFile && kubeContexts.length > 0) writeKubeconfig(kubeconfig, kubeContexts);
     const server = await startServer({ port: 0, web: true, dataDir: path.join(dir, "data"), kube: { env: { KUBECONFIG: kubeconfig } } });
     try {
       await use(server);

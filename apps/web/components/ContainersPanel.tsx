@@ -9,6 +9,21 @@ import { useOperation } from "../lib/useOperation";
 import { useWorkloads } from "../lib/useWorkloads";
 import { ProgressLog } from "./ProgressLog";
 
+/** `["sh", "-c", "…"]` (JSON) or words separated by spaces. */
+function parseCommand(text: string): string[] | null {
+  const t = text.trim();
+  if (!t) return [];
+  if (t.startsWith("[")) {
+    try {
+      const parsed: unknown = JSON.parse(t);
+      return Array.isArray(parsed) && parsed.every((x) => typeof x === "string") ? parsed : null;
+    } catch {
+      return null;
+    }
+  }
+  return t.split(/\s+/);
+}
+
 const lines = (text: string): string[] =>
   text
     .split("\n")
@@ -114,7 +129,7 @@ function RunForm() {
   const client = useTRPCClient();
   const { context, namespace: selectedNamespace, connectionName } = useSelection();
   const [source, setSource] = useState<"image" | "build">("image");
-  const [form, setForm] = useState({ name: "", image: "", build: "", namespace: "", envFrom: "", env: "", volumes: "", ports: "" });
+  const [form, setForm] = useState({ name: "", image: "", build: "", namespace: "", envFrom: "", env: "", volumes: "", ports: "", command: "" });
   const namespace = form.namespace || selectedNamespace || "default";
   const { workloads } = useWorkloads(context, namespace);
   const envSources = useMemo(
@@ -135,6 +150,8 @@ function RunForm() {
       env[line.slice(0, eq)] = line.slice(eq + 1);
     }
     for (const p of lines(form.ports)) if (!/^(\S+:)?\d+:\d+(\/(tcp|udp))?$/.test(p)) return setInvalid(`"${p}" is not HOST:CONTAINER: write e.g. 8080:80.`);
+    const command = parseCommand(form.command);
+    if (command === null) return setInvalid('The command is not a JSON array of strings: write e.g. ["sh", "-c", "npm run dev"] or plain words.');
     setInvalid(null);
     op.start(`Starting ${form.name}`, (h) =>
       client.containers.run.subscribe(
@@ -148,6 +165,7 @@ function RunForm() {
           env,
           volumes: lines(form.volumes),
           ports: lines(form.ports),
+          ...(command.length ? { command } : {}),
         },
         h,
       ),
@@ -164,10 +182,10 @@ function RunForm() {
         <fieldset className="field fieldset">
           <legend>Source</legend>
           <label className="radio">
-            <input type="radio" name="source" checked={source === "image"} onChange={() => setSource("image")} /> Image
+            <input type="radio" name="source" checked={source === "image"} onChange={() => setSource("image")} /> Run an image
           </label>
           <label className="radio">
-            <input type="radio" name="source" checked={source === "build"} onChange={() => setSource("build")} /> Build context
+            <input type="radio" name="source" checked={source === "build"} onChange={() => setSource("build")} /> Build from a folder
           </label>
         </fieldset>
         {source === "image" ? (
@@ -205,6 +223,10 @@ function RunForm() {
         <label className="field">
           <span>Ports (HOST:CONTAINER per line)</span>
           <textarea className="input mono" rows={2} value={form.ports} onChange={set("ports")} spellCheck={false} />
+        </label>
+        <label className="field">
+          <span>Command (optional)</span>
+          <input className="input mono" value={form.command} onChange={set("command")} placeholder='["sh", "-c", "npm run dev"]' spellCheck={false} />
         </label>
       </div>
       <div className="buttons">

@@ -20,6 +20,8 @@ export const runInput = z
     env: z.record(z.string(), z.string()).default({}),
     volumes: z.array(z.string().min(1)).default([]),
     ports: z.array(z.string().min(1)).default([]),
+    /** Replaces the image's CMD. */
+    command: z.array(z.string()).optional(),
   })
   .refine((v) => v.image || v.build, { message: "give an image or a build context", path: ["image"] });
 
@@ -49,6 +51,7 @@ export const containersRouter = {
             env: input.env,
             volumes: input.volumes,
             ports: input.ports,
+            ...(input.command?.length ? { command: input.command } : {}),
             kubeConfig: kubeConfigFor(input.context, ctx.kube).kubeConfig,
             signal: abort,
           },
