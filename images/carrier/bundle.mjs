@@ -1,15 +1,15 @@
-// Bundles Carrier (packages/carrier/src/main.ts with its deps zod and ws) into one CommonJS file
-// for Debian's nodejs (18) in images/carrier: `node images/carrier/bundle.mjs` (or
-// `npm run -w @gefyra/carrier bundle`). The output images/carrier/carrier.cjs is committed because
-// image builds have no npm registry and the build context has no node_modules (docs/carrier.md, "Image");
-// packages/carrier/src/bundle.test.ts fails when it is stale.
+// Bundles Carrier (packages/carrier/src/main.ts with zod, ws and undici) into one CommonJS file
+// for Debian's nodejs (18): images/carrier/dist/carrier.cjs (gitignored). images/build.sh runs
+// this first (images/carrier/prebuild), on the host with the workspace's own esbuild, because
+// image builds here have no npm registry (docs/carrier.md, "Image").
+//   node images/carrier/bundle.mjs [OUTPUT]     (or npm run -w @gefyra/carrier bundle)
 import { build } from "esbuild";
-import { writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const here = dirname(fileURLToPath(import.meta.url));
-export const OUTPUT = join(here, "carrier.cjs");
+export const OUTPUT = join(here, "dist", "carrier.cjs");
 
 /** The bundle's text (not written). */
 export async function bundleCarrier() {
@@ -32,7 +32,9 @@ export async function bundleCarrier() {
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const out = process.argv[2] ?? OUTPUT;
   const text = await bundleCarrier();
-  writeFileSync(OUTPUT, text);
-  console.log(`wrote ${OUTPUT} (${(text.length / 1024).toFixed(0)} KiB)`);
+  mkdirSync(dirname(out), { recursive: true });
+  writeFileSync(out, text);
+  console.log(`wrote ${out} (${(text.length / 1024).toFixed(0)} KiB)`);
 }
