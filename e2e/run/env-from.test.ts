@@ -45,7 +45,7 @@ describe("env-from a workload", () => {
           template: {
             metadata: { labels },
             // busybox httpd as PID 1 ignores SIGTERM: do not wait 30 s for it at cleanup
-            spec: { terminationGracePeriodSeconds: 1, containers: [container("api"), { ...container("sidecar"), env: [], envFrom: [] }] },
+            spec: { terminationGracePeriodSeconds: 1, containers: [container("api"), { ...container("sidecar"), env: [], envFrom: [], command: ["busybox", "sleep", "3600"] }] },
           },
         },
       },
