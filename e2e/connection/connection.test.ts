@@ -122,6 +122,9 @@ describe("connection", () => {
     expect(a.serviceCIDRs).toContain("10.96.0.0/16");
     expect(a.clusterDNS).toBe("10.96.0.10");
     expect(a.endpoint).toBe("10.87.0.1:31820");
+    // up converges: a second up of a healthy connection returns it unchanged
+    const again = await up({ ...opts, name: "e2e-a", client: "alice@e2e" });
+    expect({ ...again, elapsedMs: 0, dnsSearch: undefined }).toEqual({ ...a, elapsedMs: 0, dnsSearch: undefined });
     const s = await status(opts);
     expect(s.operatorReady && s.stowawayReady).toBe(true);
     expect(s.connections.find((c) => c.name === "e2e-a")).toMatchObject({ phase: "Ready", client: "alice@e2e", clientAddress: a.clientAddress });

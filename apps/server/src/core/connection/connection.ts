@@ -113,8 +113,41 @@ export async function up(options: UpOptions = {}, onProgress: (p: UpProgress) =>
     .getContainer(cargoName)
     .inspect()
     .catch(() => undefined);
-  if (running?.State.Running) {
-    throw new GefyraError("ALREADY_UP", `Connection "${name}" is already up (container ${cargoName}): use gefyra status, or gefyra down --name ${name} first.`);
+  if (running) {
+    // `up` converges: a healthy connection is returned as is; a broken or orphaned local side
+    // (Connection gone after a heartbeat timeout, Cargo stopped, no recent handshake) is replaced
+    const existing = running.State.Running ? await readConnection(cluster, name).catch(() => undefined) : undefined;
+    if (existing && existing.spec.client === client && existing.status?.phase === "Ready") {
+      const secret = await cluster.core.readNamespacedSecret({ namespace: NAMESPACE, name: connectionObjectName(name) }).catch(() => undefined);
+      const hs = await dockerExec(docker, cargoName, ["wg", "show", "wg0", "latest-handshakes"]).catch(() => undefined);
+      const last = Number(hs?.stdout.trim().split(/\s+/)[1] ?? "0");
+      const netName = dockerNetworkName(name);
+      const endpoint = running.NetworkSettings.Networks[netName];
+      const subnet = (await docker.getNetwork(netName).inspect().catch(() => undefined))?.IPAM?.Config?.[0]?.Subnet;
+      if (secret?.data && endpoint?.IPAddress && subnet && last > 0 && Date.now() / 1000 - last < 180) {
+        const get = (k: string) => unb64(secret.data?.[k]);
+        emit("ready", `connection ${name} is already up`);
+        return {
+          name,
+          client,
+          context: cluster.context,
+          network: netName,
+          subnet,
+          cargoContainer: cargoName,
+          cargoIp: endpoint.IPAddress,
+          clientAddress: get(K.address),
+          endpoint: (await dockerExec(docker, cargoName, ["sh", "-c", ". /etc/cargo/env; echo $ENDPOINT"])).stdout.trim(),
+          podCIDRs: get(K.podCIDRs).split(",").filter(Boolean),
+          serviceCIDRs: get(K.serviceCIDRs).split(",").filter(Boolean),
+          clusterDNS: get(K.clusterDNS),
+          dnsSearch: (ns?: string) => dnsSearch(ns),
+          mtu: options.mtu ?? DEFAULT_MTU,
+          elapsedMs: Date.now() - started,
+        };
+      }
+    }
+    emit("check", `replacing the stale local side of ${name}`);
+    await removeContainer(docker, cargoName);
   }
 
   try {
