@@ -7,9 +7,8 @@ import { execInPod, kubeconfigPath, repoRoot } from "../support/devcluster";
 
 const run = promisify(execFile);
 
-/** Bundles the operator and builds + loads operator, stowaway and cargo (cached builds take seconds). */
+/** Builds + loads operator (bundled by its prebuild hook), stowaway and cargo; cached builds take seconds. */
 export async function ensureProductImages(): Promise<void> {
-  await run("node", ["operator/build.mjs"], { cwd: repoRoot });
   await run("bash", ["images/build.sh", "operator", "stowaway", "cargo"], { cwd: repoRoot, maxBuffer: 64 << 20 });
 }
 
