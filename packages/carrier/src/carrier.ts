@@ -8,6 +8,7 @@
  */
 import { readFileSync, stat, statSync, type Stats } from "node:fs";
 import type http from "node:http";
+import type { Http2Session } from "node:http2";
 import net from "node:net";
 import { compileRouteTable, routeConnection, type CompiledPort, type CompiledRouteTable, type RouteError, type RouteTable } from "../../shared/src/rules/index";
 import type { CarrierConfig } from "./config";
@@ -36,6 +37,9 @@ export class Carrier {
   private table!: CompiledRouteTable;
   private revisionNo = 0;
   private readonly listeners: net.Server[] = [];
+  /** HTTP/1 connections and their requests in flight (-1: upgraded, never idle). */
+  private readonly http1Active = new Map<net.Socket, number>();
+  private readonly h2Sessions = new Set<Http2Session>();
   private readonly sockets = new Set<net.Socket>();
   private readonly h2 = new H2Pool();
   private control: http.Server | undefined;
@@ -164,7 +168,21 @@ export class Carrier {
       log: this.log,
     };
     const http1 = createHttp1Server(ctx);
+    http1.on("request", (req: http.IncomingMessage, res: http.ServerResponse) => {
+      const socket = req.socket;
+      if (this.closed) res.setHeader("connection", "close");
+      this.http1Active.set(socket, (this.http1Active.get(socket) ?? 0) + 1);
+      res.once("close", () => {
+        const n = this.http1Active.get(socket);
+        if (n !== undefined && n > 0) this.http1Active.set(socket, n - 1);
+      });
+    });
+    http1.on("upgrade", (req: http.IncomingMessage) => this.http1Active.set(req.socket, -1));
     const h2 = createH2Server(ctx, this.h2);
+    h2.on("session", (session: Http2Session) => {
+      this.h2Sessions.add(session);
+      session.once("close", () => this.h2Sessions.delete(session));
+    });
     // noDelay as node:http's own servers do: responses must not wait for Nagle + delayed ACKs
     const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
       this.sockets.add(socket);
@@ -179,6 +197,8 @@ export class Carrier {
         if (p === "h2") return void h2.emit("connection", new ReplaySocket(socket, first));
         // node:http takes a socket with unshifted bytes (they are parsed before anything read later)
         if (first.length) socket.unshift(first);
+        this.http1Active.set(socket, 0);
+        socket.once("close", () => this.http1Active.delete(socket));
         http1.emit("connection", socket);
         socket.resume();
       });
@@ -221,10 +241,22 @@ export class Carrier {
     this.watchTimer.unref();
   }
 
-  async close(): Promise<void> {
+  /**
+   * Stop. With `graceMs`, first stop accepting and let requests in flight finish (idle keep-alive
+   * connections are closed as they become idle, HTTP/2 sessions get a GOAWAY) for up to that long;
+   * whatever is still open then (raw TCP, WebSockets, slow requests) is cut.
+   */
+  async close(opts: { graceMs?: number } = {}): Promise<void> {
     this.closed = true;
     if (this.watchTimer) clearInterval(this.watchTimer);
     const closing = this.listeners.map((s) => new Promise<void>((resolve) => s.close(() => resolve())));
+    const deadline = Date.now() + (opts.graceMs ?? 0);
+    for (const session of this.h2Sessions) session.close();
+    while (this.sockets.size > 0 && Date.now() < deadline) {
+      // HTTP/1 keep-alive connections between requests hold nothing: close them
+      for (const [socket, active] of this.http1Active) if (active === 0) socket.destroy();
+      await new Promise((r) => setTimeout(r, 50));
+    }
     for (const s of this.sockets) s.destroy();
     this.closeControl?.();
     if (this.control) closing.push(new Promise<void>((resolve) => this.control!.close(() => resolve())));

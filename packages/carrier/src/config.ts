@@ -54,6 +54,8 @@ export const CarrierConfigSchema = z.object({
   /** auto ports: how long to wait for the client's first bytes before treating the connection as raw TCP (server-speaks-first protocols). */
   sniffTimeoutMs: z.number().int().min(1).max(60_000).default(500),
   connectTimeoutMs: z.number().int().min(1).max(120_000).default(5000),
+  /** On SIGTERM: stop accepting, let requests in flight finish for up to this long, then cut the rest. */
+  shutdownGraceMs: z.number().int().min(0).max(120_000).default(5000),
 });
 export type CarrierConfig = z.infer<typeof CarrierConfigSchema>;
 export type CarrierConfigInput = z.input<typeof CarrierConfigSchema>;

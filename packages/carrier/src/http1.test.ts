@@ -241,3 +241,21 @@ describe("errors and probes", () => {
     expect(r.json()).toEqual({ status: "ok" });
   });
 });
+
+describe("shutdown", () => {
+  it("lets a request in flight finish within the grace period, then refuses new connections", async () => {
+    const c = await startCarrier((ports) => ({ ports: [{ port: ports[0]!, original: O.dest }] }));
+    const agent = new http.Agent({ keepAlive: true });
+    await request(c.port, { agent }); // an idle keep-alive connection must not hold the shutdown up
+    const inFlight = request(c.port, { path: "/slow?ms=300", agent: false });
+    await new Promise((r) => setTimeout(r, 50));
+    const t0 = performance.now();
+    await c.carrier.close({ graceMs: 3000 });
+    const r = await inFlight;
+    expect(r.status).toBe(200);
+    expect(r.json()).toMatchObject({ upstream: "original" });
+    expect(performance.now() - t0).toBeLessThan(2500); // done when the last request finished, not at the deadline
+    await expect(request(c.port)).rejects.toThrow(/ECONNREFUSED/);
+    agent.destroy();
+  });
+});

@@ -28,10 +28,11 @@ async function main(argv: string[]): Promise<number> {
   }
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
-      log("info", "carrier stopping", { signal });
-      const force = setTimeout(() => resolve(), 5000);
+      const graceMs = carrier.config.shutdownGraceMs;
+      log("info", "carrier stopping", { signal, graceMs });
+      const force = setTimeout(() => resolve(), graceMs + 2000);
       force.unref();
-      carrier.close().then(resolve, resolve);
+      carrier.close({ graceMs }).then(resolve, resolve);
     };
     process.once("SIGTERM", () => stop("SIGTERM"));
     process.once("SIGINT", () => stop("SIGINT"));
