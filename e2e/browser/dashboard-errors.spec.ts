@@ -46,7 +46,7 @@ test.describe("no rights", () => {
   test.beforeAll(async () => {
     namespace = await testNamespace(core, "pw-norbac");
     await core.createNamespacedServiceAccount({ namespace: namespace.name, body: { metadata: { name: "nobody" } } });
-    const token = await core.createNamespacedServiceAccountToken({ namespace: namespace.name, name: "nobody", body: { spec: { expirationSeconds: 3600 } } });
+    const token = await core.createNamespacedServiceAccountToken({ namespace: namespace.name, name: "nobody", body: { spec: { audiences: [], expirationSeconds: 3600 } } });
     const cluster = kc.getCurrentCluster();
     const ca = fs.readFileSync(kubeconfigPath, "utf8").match(/certificate-authority-data: (\S+)/)?.[1] ?? "";
     file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "gefyra-norbac-")), "kubeconfig");
