@@ -45,6 +45,8 @@ export interface WorkloadFeedOptions {
   /** How long the feed keeps watching after its last subscriber left (a reload re-subscribes). */
   lingerMs?: number;
   onIdle?: () => void;
+  /** The list-then-watch per kind (tests pass a fake). */
+  watch?: typeof watchResource;
 }
 
 export class WorkloadFeed {
@@ -77,7 +79,7 @@ export class WorkloadFeed {
     if (this.disposers.length > 0) return;
     for (const kind of WORKLOAD_KINDS) {
       this.disposers.push(
-        watchResource(
+        (this.options.watch ?? watchResource)(
           { kubeConfig: this.options.kubeConfig, context: this.context, kind, namespace: this.namespace },
           {
             onSync: (rows) => {
