@@ -16,6 +16,8 @@ export const RecordsConfigSchema = z.object({
   enabled: z.boolean().default(true),
   /** Ring buffer size (entries) that consumers can resume from with ?since=. */
   bufferSize: z.number().int().min(1).max(1_000_000).default(10_000),
+  /** …and at most about this many bytes (captured headers/bodies and their JSON); the oldest go first. */
+  bufferBytes: z.number().int().min(64 * 1024).default(64 * 1024 * 1024),
   /** Request and response bodies are captured up to this many bytes each. */
   bodyCapBytes: z.number().int().min(0).max(16 * 1024 * 1024).default(64 * 1024),
   /** Header values of these names are replaced by "[redacted]" (besides authorization, cookie, set-cookie, proxy-authorization). */

@@ -111,6 +111,22 @@ describe("ring buffer and consumers", () => {
     }
   });
 
+  it("keeps the ring within its byte budget by evicting the oldest records, and says so", async () => {
+    const c = await startCarrier(table, { records: { bufferBytes: 300_000, bodyCapBytes: 64 * 1024 } });
+    try {
+      for (let i = 0; i < 10; i++) await request(c.port, { path: "/download?bytes=65536" });
+      const stats = (await request(c.control, { path: "/stats", headers: auth })).json<{ records: { bytesHeld: number; oldestSeq: number; nextSeq: number } }>().records;
+      expect(stats.nextSeq).toBe(11);
+      expect(stats.oldestSeq).toBeGreaterThan(1);
+      expect(stats.bytesHeld).toBeLessThanOrEqual(300_000);
+      const snap = await snapshot(c, 0);
+      expect(snap.missed).toMatchObject({ reason: "not-in-buffer", fromSeq: 1, toSeq: stats.oldestSeq - 1 });
+      expect(snap.entries.map((e) => e.seq)).toEqual(Array.from({ length: 11 - stats.oldestSeq }, (_, i) => stats.oldestSeq + i));
+    } finally {
+      await c.close();
+    }
+  });
+
   it("above the rate it samples, sends per-second aggregates and counts every dropped record", async () => {
     const c = await startCarrier(table, { records: { maxRatePerSecond: 5, sampleEvery: 4 } });
     try {

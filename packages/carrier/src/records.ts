@@ -185,6 +185,8 @@ function utf8OrUndefined(buf: Buffer, truncated: boolean): string | undefined {
 interface Slot {
   entry: StreamEntry;
   json?: string;
+  /** Approximate bytes held for this entry (captured data, then also its JSON once made). */
+  bytes: number;
 }
 
 interface Window {
@@ -206,6 +208,7 @@ export interface RecorderStats {
   recorded: number;
   dropped: number;
   consumers: number;
+  bytesHeld: number;
 }
 
 /** A sink a consumer writes to: the records WebSocket in production and tests. */
@@ -218,6 +221,9 @@ export interface ConsumerSocket {
 export class Recorder {
   readonly instance = randomUUID();
   private readonly ring: (Slot | undefined)[];
+  private heldBytes = 0;
+  /** Entries below this seq were evicted for the byte budget. */
+  private oldestHeld = 1;
   private nextSeq = 1;
   private window: Window = newWindow(0);
   private windowTimer: NodeJS.Timeout | undefined;
@@ -233,14 +239,43 @@ export class Recorder {
   }
 
   get oldestSeq(): number {
-    return Math.max(1, this.nextSeq - this.config.bufferSize);
+    return Math.max(1, this.nextSeq - this.config.bufferSize, this.oldestHeld);
+  }
+
+  /** Bytes the ring holds now (approximate). */
+  get bytesHeld(): number {
+    return this.heldBytes;
+  }
+
+  /** A consumer made the entry's JSON: count it, and keep within the byte budget. */
+  serialized(slot: Slot): string {
+    if (slot.json === undefined) {
+      slot.json = JSON.stringify(slot.entry);
+      slot.bytes += slot.json.length;
+      this.heldBytes += slot.json.length;
+      this.trim();
+    }
+    return slot.json;
+  }
+
+  /** Evict the oldest entries until the ring is within `bufferBytes` (the newest always stays). */
+  private trim(): void {
+    while (this.heldBytes > this.config.bufferBytes && this.oldestHeld < this.nextSeq - 1) {
+      const i = this.oldestHeld % this.config.bufferSize;
+      const slot = this.ring[i];
+      if (slot && slot.entry.seq === this.oldestHeld) {
+        this.heldBytes -= slot.bytes;
+        this.ring[i] = undefined;
+      }
+      this.oldestHeld++;
+    }
   }
   get next(): number {
     return this.nextSeq;
   }
 
   stats(): RecorderStats {
-    return { nextSeq: this.nextSeq, oldestSeq: this.oldestSeq, recorded: this.recorded, dropped: this.droppedTotal, consumers: this.consumers.size };
+    return { nextSeq: this.nextSeq, oldestSeq: this.oldestSeq, recorded: this.recorded, dropped: this.droppedTotal, consumers: this.consumers.size, bytesHeld: this.heldBytes };
   }
 
   /** Entry with this seq while the ring still holds it. */
@@ -328,7 +363,14 @@ export class Recorder {
   private append(entry: StreamEntry): void {
     entry.seq = this.nextSeq++;
     if (entry.type === "record") this.recorded++;
-    this.ring[entry.seq % this.config.bufferSize] = { entry };
+    const i = entry.seq % this.config.bufferSize;
+    const old = this.ring[i];
+    if (old) this.heldBytes -= old.bytes;
+    const bytes = estimateBytes(entry);
+    this.ring[i] = { entry, bytes };
+    this.heldBytes += bytes;
+    if (this.oldestHeld < entry.seq - this.config.bufferSize + 1) this.oldestHeld = entry.seq - this.config.bufferSize + 1;
+    this.trim();
     for (const c of this.consumers) c.pump();
   }
 
@@ -396,14 +438,25 @@ export class Consumer {
           continue;
         }
         const slot = r.get(this.cursor)!;
-        slot.json ??= JSON.stringify(slot.entry);
+        const json = r.serialized(slot);
         this.cursor++;
-        this.socket.send(slot.json, this.onSent);
+        this.socket.send(json, this.onSent);
       }
     } finally {
       this.pumping = false;
     }
   }
+}
+
+function estimateBytes(e: StreamEntry): number {
+  if (e.type === "aggregate") return 256;
+  let n = 512 + (e.path?.length ?? 0);
+  for (const m of [e.request, e.response]) {
+    if (!m) continue;
+    n += m.body.data.length;
+    for (const [k, v] of m.headers) n += k.length + v.length + 8;
+  }
+  return n;
 }
 
 function missedMsg(fromSeq: number, toSeq: number, reason: MissedMessage["reason"]): MissedMessage {
