@@ -38,6 +38,7 @@ describe("configuration", () => {
     [{ CARRIER_CONFIG_JSON: '{"listen":{"ports":[]}}', CARRIER_TOKEN: "x".repeat(20) }, /CARRIER_CONFIG_JSON is invalid at listen\.ports/],
     [{ CARRIER_CONFIG_JSON: '{"listen":{"ports":[80]}}', CARRIER_TOKEN: "short" }, /bearer token of at least 16 characters/],
     [{ CARRIER_CONFIG: "/nonexistent/carrier.json", CARRIER_TOKEN: "x".repeat(20) }, /cannot read config file \/nonexistent\/carrier\.json/],
+    [{ CARRIER_CONFIG_JSON: '{"listen":{"ports":[8999]}}', CARRIER_TOKEN: "x".repeat(20) }, /invalid at control\.port: control\.port must differ/],
   ])("refuses a bad environment with one sentence (%#)", (env, message) => {
     expect(() => loadFromEnv(env as NodeJS.ProcessEnv)).toThrow(ConfigError);
     expect(() => loadFromEnv(env as NodeJS.ProcessEnv)).toThrow(message);

@@ -58,7 +58,12 @@ export const CarrierConfigSchema = z.object({
   connectTimeoutMs: z.number().int().min(1).max(120_000).default(5000),
   /** On SIGTERM: stop accepting, let requests in flight finish for up to this long, then cut the rest. */
   shutdownGraceMs: z.number().int().min(0).max(120_000).default(5000),
-});
+})
+  .refine((c) => !c.listen.ports.includes(c.control.port), {
+    message: "control.port must differ from every workload port in listen.ports (records and routes never share a port with the workload)",
+    path: ["control", "port"],
+  })
+  .refine((c) => new Set(c.listen.ports).size === c.listen.ports.length, { message: "listen.ports has a port twice", path: ["listen", "ports"] });
 export type CarrierConfig = z.infer<typeof CarrierConfigSchema>;
 export type CarrierConfigInput = z.input<typeof CarrierConfigSchema>;
 
