@@ -140,7 +140,8 @@ async function main(): Promise<void> {
     const times = await page.evaluate(async (qs) => {
       const input = document.querySelector<HTMLInputElement>('input[aria-label="Filter workloads"]')!;
       // React tracks the value through the prototype setter: setting it there makes the input event count
-      const setter = Object.getOwnPropertyDescriptor(HTMLInputElement.prototype, "value")?.set as ((this: HTMLInputElement, v: string) => void) | undefined;
+      const descriptor = Object.getOwnPropertyDescriptor(HTMLInputElement.prototype, "value");
+      const setter = (v: string) => descriptor?.set?.call(input, v);
       const root = document.querySelector("main")!;
       const frame = () => new Promise<number>((r) => requestAnimationFrame(r));
       const type = async (value: string): Promise<number> => {
@@ -148,7 +149,7 @@ async function main(): Promise<void> {
         const mo = new MutationObserver(() => (mutated = true));
         mo.observe(root, { subtree: true, childList: true, characterData: true });
         const t0 = performance.now();
-        setter?.call(input, value);
+        setter(value);
         input.dispatchEvent(new Event("input", { bubbles: true }));
         let last = t0;
         let quiet = 0;
