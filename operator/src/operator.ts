@@ -68,6 +68,7 @@ export class Operator {
   private network: ClusterNetwork | undefined;
   private stowawayPublicKey: string | undefined;
   private stopped = false;
+  private lastSynced = { pod: "", at: 0 };
   private readonly log: (line: string) => void;
   private readonly ns: string;
 
@@ -254,7 +255,13 @@ export class Operator {
           });
       }
     }
-    await this.syncStowaway().catch((e: unknown) => this.log(`stowaway sync: ${errorText(e)}`));
+    // compare live peers with the record when Stowaway's pod changed, else every 30 s (each look is an exec)
+    const pod = await this.stowawayPod().catch(() => undefined);
+    if (pod && (pod !== this.lastSynced.pod || Date.now() - this.lastSynced.at > 30_000)) {
+      await this.syncStowaway()
+        .then(() => (this.lastSynced = { pod, at: Date.now() }))
+        .catch((e: unknown) => this.log(`stowaway sync: ${errorText(e)}`));
+    }
   }
 
   // ---- reconcile ---------------------------------------------------------------------------

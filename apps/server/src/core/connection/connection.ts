@@ -176,9 +176,11 @@ export async function up(options: UpOptions = {}, onProgress: (p: UpProgress) =>
       }
       undo.push({ what: `Connection ${name}`, run: () => deleteConnection(cluster, name) });
     }
+    let statusEndpoint = "";
     const secret = await poll(
       async () => {
         const c = await readConnection(cluster, name);
+        statusEndpoint = c?.status?.endpoint ?? "";
         if (c?.status?.phase === "Failed") {
           const reason = c.status.conditions?.find((x) => x.type === "Ready");
           throw new GefyraError("CONNECTION_FAILED", `The operator could not set up Connection ${name} (${reason?.reason ?? "Failed"}: ${reason?.message ?? ""}): see kubectl -n ${NAMESPACE} describe gtc ${name}.`);
@@ -198,7 +200,11 @@ export async function up(options: UpOptions = {}, onProgress: (p: UpProgress) =>
     const clusterDNS = get(K.clusterDNS);
     const clientAddress = get(K.address);
     const tunnelSubnet = get(K.tunnelSubnet) || DEFAULT_TUNNEL_SUBNET;
-    const endpoint = options.endpoint ?? defaultEndpoint(cluster, get(K.nodeAddress), get(K.nodePort));
+    // NodePort: the API server's host (or the node) and the port; LoadBalancer: the operator's status
+    const endpoint = options.endpoint ?? (get(K.nodePort) ? defaultEndpoint(cluster, get(K.nodeAddress), get(K.nodePort)) : statusEndpoint);
+    if (!/^[^:]+:\d+$/.test(endpoint)) {
+      throw new GefyraError("NO_ENDPOINT", `Stowaway has no reachable address yet (${endpoint || "none"}): wait for the LoadBalancer to get an address, or pass --endpoint HOST:PORT.`);
+    }
     const mtu = options.mtu ?? DEFAULT_MTU;
 
     // 2. the Docker network, on a subnet that collides with nothing we route
