@@ -2,6 +2,7 @@ import type { TRPCRouterRecord } from "@trpc/server";
 import { z } from "zod";
 import { defaultConnectionName, down, status, uninstall, up, type ConnectionInfo, type DownProgress, type DownResult, type UninstallProgress, type UpProgress } from "../../core/connection";
 import type { KubeconfigOptions } from "../../core/contexts";
+import { GefyraError } from "../../core/errors";
 import { findOpenSession, openSession, streamOperation, type OperationEvent } from "../../core/sessions";
 import { publicProcedure } from "../trpc";
 
@@ -26,7 +27,15 @@ export const connectionRouter = {
   defaults: publicProcedure.query(() => ({ name: defaultConnectionName() })),
 
   /** Installed?, operator and Stowaway ready, every Connection with its tunnel health (handshake, heartbeat). */
-  status: publicProcedure.input(z.object({ context: z.string().min(1) })).query(({ ctx, input, signal }) => status({ ...clusterOptions(ctx.kube, input.context), ...(signal ? { signal } : {}) })),
+  status: publicProcedure.input(z.object({ context: z.string().min(1) })).query(async ({ ctx, input, signal }) => {
+    try {
+      return await status({ ...clusterOptions(ctx.kube, input.context), ...(signal ? { signal } : {}) });
+    } catch (error) {
+      // the browser navigated away: not a server failure worth a log line
+      if (signal?.aborted) throw new GefyraError("CANCELLED", "The status check was cancelled.", { cause: error });
+      throw error;
+    }
+  }),
 
   /** `gefyra up` with live progress; unsubscribing cancels it (up rolls back what it made). */
   up: publicProcedure.input(target).subscription(({ ctx, input, signal }): AsyncGenerator<OperationEvent<UpProgress, ConnectionSummary>> => {
