@@ -5,6 +5,7 @@ import { useEffect, useMemo, useRef, useState, type FormEvent } from "react";
 import { useSelection } from "../lib/selection";
 import { useTRPC, useTRPCClient } from "../lib/trpc";
 import type { LocalContainer, LocalContainersMessage, LogBatch, RunProgress } from "../lib/types";
+import { useDebounced } from "../lib/useDebounced";
 import { useOperation } from "../lib/useOperation";
 import { useWorkloads } from "../lib/useWorkloads";
 import { ProgressLog } from "./ProgressLog";
@@ -131,7 +132,7 @@ function RunForm() {
   const [source, setSource] = useState<"image" | "build">("image");
   const [form, setForm] = useState({ name: "", image: "", build: "", namespace: "", envFrom: "", env: "", volumes: "", ports: "", command: "" });
   const namespace = form.namespace || selectedNamespace || "default";
-  const { workloads } = useWorkloads(context, namespace);
+  const { workloads } = useWorkloads(context, useDebounced(namespace));
   const envSources = useMemo(
     () => workloads.filter((w) => w.kind === "Deployment" || w.kind === "StatefulSet").map((w) => `${w.kind === "Deployment" ? "deploy" : "sts"}/${w.name}`),
     [workloads],

@@ -19,7 +19,7 @@ export function ContextsPanel() {
     if (!contexts || contexts.length === 0) return;
     if (selection.context && contexts.some((c) => c.name === selection.context)) return;
     const pick = contexts.find((c) => c.current) ?? contexts[0];
-    if (pick) selection.setContext(pick.name);
+    if (pick) selection.setContext(pick.name, pick.namespace);
   }, [contexts, selection]);
 
   return (
@@ -56,7 +56,7 @@ export function ContextsPanel() {
         <>
           <ul className="contexts" aria-label="Kubeconfig contexts">
             {list.data.contexts.map((c) => (
-              <ContextRow key={c.name} context={c} selected={c.name === selection.context} onSelect={() => selection.setContext(c.name)} />
+              <ContextRow key={c.name} context={c} selected={c.name === selection.context} onSelect={() => selection.setContext(c.name, c.namespace)} />
             ))}
           </ul>
           <p className="muted small">From {list.data.files.join(", ")}</p>

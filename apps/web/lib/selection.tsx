@@ -12,7 +12,8 @@ export interface Selection {
 }
 
 interface SelectionApi extends Selection {
-  setContext: (context: string) => void;
+  /** Picks a context and its kubeconfig namespace (or all namespaces). */
+  setContext: (context: string, namespace?: string | null) => void;
   setNamespace: (namespace: string) => void;
   setConnectionName: (name: string) => void;
 }
@@ -44,7 +45,7 @@ export function SelectionProvider({ children }: { children: ReactNode }) {
   const api = useMemo<SelectionApi>(
     () => ({
       ...selection,
-      setContext: (context) => update({ context, namespace: "" }),
+      setContext: (context, namespace) => update({ context, namespace: namespace ?? "" }),
       setNamespace: (namespace) => update({ namespace }),
       setConnectionName: (connectionName) => update({ connectionName }),
     }),
