@@ -239,7 +239,8 @@ export class Operator {
     const now = Date.now();
     for (const connection of this.informer.list(this.ns)) {
       const name = connection.metadata.name;
-      if (!name || connection.metadata.deletionTimestamp || connection.status?.phase !== "Ready") continue;
+      // any phase: a Connection whose `up` died half-way (Pending, no local side) expires as well
+      if (!name || connection.metadata.deletionTimestamp) continue;
       const lease = leases.items.find((l) => l.metadata?.name === connectionObjectName(name));
       const renewed = lease?.spec?.renewTime ?? lease?.spec?.acquireTime;
       if (!renewed) continue;
