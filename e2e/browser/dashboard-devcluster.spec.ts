@@ -65,6 +65,11 @@ test.describe("dashboard on the devcluster", () => {
       await expect(contexts.getByRole("listitem", { name: CONTEXT })).toContainText("selected");
       await expect(contexts.getByRole("listitem", { name: CONTEXT }).getByText(/^Reachable/)).toBeVisible();
 
+      // a second tab on the same dashboard, watching
+      const other = await context.newPage();
+      await other.goto(dashboard.origin);
+      await expect(other.getByRole("list", { name: "Kubeconfig contexts" }).getByRole("listitem", { name: CONTEXT })).toContainText("selected");
+
       // 1. up, step by step
       const panel = page.getByRole("region", { name: "Connection" });
       await panel.getByLabel("Connection name").fill(connection);
@@ -76,6 +81,11 @@ test.describe("dashboard on the devcluster", () => {
       await expect(progress).toContainText("ready:");
       await expect(panel.getByLabel("Tunnel health")).toContainText("Connected");
       await expect(panel.getByLabel("Tunnel health")).toContainText(/handshake \d+ s ago/);
+      // the other tab follows without a reload: same connection name (shared selection), fresh state
+      const otherPanel = other.getByRole("region", { name: "Connection" });
+      await expect(otherPanel.getByLabel("Connection name")).toHaveValue(connection);
+      await expect(otherPanel.getByLabel("Tunnel health")).toContainText("Connected");
+      await expect(otherPanel.getByLabel("Latest activity")).toContainText(`${connection} up: connection ${connection} is up`);
 
       // 2. a Deployment and a Service created through the API appear live, then become ready
       await openScreen(page, "Workloads");
@@ -110,9 +120,7 @@ test.describe("dashboard on the devcluster", () => {
       await expect(workloads.getByRole("row")).toHaveCount(2); // header + the Service
       await page.getByLabel("Filter workloads").fill("");
 
-      // 3. a second tab on the Local containers screen
-      const other = await context.newPage();
-      await other.goto(dashboard.origin);
+      // 3. the second tab on the Local containers screen
       await openScreen(other, "Local containers");
       await expect(other.getByText(/No local containers yet|Local containers/).first()).toBeVisible();
 

@@ -1,10 +1,11 @@
 "use client";
 import { useQuery, useQueryClient } from "@tanstack/react-query";
+import { useSubscription } from "@trpc/tanstack-react-query";
 import { useEffect, useState } from "react";
 import { useSelection } from "../lib/selection";
 import { ago } from "../lib/time";
 import { useTRPC, useTRPCClient } from "../lib/trpc";
-import type { ConnectionReport, ConnectionSummary, DownProgress, DownResult, UninstallProgress, UpProgress } from "../lib/types";
+import type { ConnectionReport, ConnectionSummary, DownProgress, DownResult, SessionActivity, UninstallProgress, UpProgress } from "../lib/types";
 import { useNow } from "../lib/useNow";
 import { useOperation } from "../lib/useOperation";
 import { ProgressLog } from "./ProgressLog";
@@ -35,6 +36,20 @@ export function ConnectionPanel() {
   const op = useOperation<AnyProgress, AnyResult>(() => void queryClient.invalidateQueries({ queryKey: trpc.connection.status.queryKey() }));
   const now = useNow();
   const running = op.state.phase === "running";
+  // what other tabs (and this one) do with connections here: the state follows at once
+  const [latest, setLatest] = useState<SessionActivity | null>(null);
+  useSubscription(
+    trpc.connection.activity.subscriptionOptions(
+      { context: context ?? "" },
+      {
+        enabled: Boolean(context),
+        onData: (a: SessionActivity) => {
+          setLatest(a);
+          if (!a.type.includes(".")) void queryClient.invalidateQueries({ queryKey: trpc.connection.status.queryKey() });
+        },
+      },
+    ),
+  );
 
   if (!context) {
     return (
@@ -119,6 +134,14 @@ export function ConnectionPanel() {
           <dd>{status.data.installed ? `yes · operator ${status.data.operatorReady ? "ready" : "not ready"} · Stowaway ${status.data.stowawayReady ? "ready" : "not ready"}` : "no (Up installs it)"}</dd>
           <dt>This machine</dt>
           <dd>{mine ? <ConnectionHealth connection={mine} now={now} /> : <span>not connected as {name || "…"}</span>}</dd>
+          {latest ? (
+            <>
+              <dt>Activity</dt>
+              <dd className="small" aria-label="Latest activity">
+                {latest.target ?? ""} {latest.type}: {latest.message} · {ago(latest.at, now)}
+              </dd>
+            </>
+          ) : null}
           {status.data.connections.filter((c) => c.name !== name).length > 0 ? (
             <>
               <dt>Others</dt>

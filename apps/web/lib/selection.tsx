@@ -24,12 +24,19 @@ const STORAGE_KEY = "gefyra-ts.selection";
 export function SelectionProvider({ children }: { children: ReactNode }) {
   const [selection, setSelection] = useState<Selection>({ context: null, namespace: "", connectionName: null });
   useEffect(() => {
-    try {
-      const saved = JSON.parse(window.localStorage.getItem(STORAGE_KEY) ?? "null") as Partial<Selection> | null;
-      if (saved) setSelection((s) => ({ ...s, ...saved }));
-    } catch {
-      // a broken entry is ignored: the defaults apply
-    }
+    const load = () => {
+      try {
+        const saved = JSON.parse(window.localStorage.getItem(STORAGE_KEY) ?? "null") as Partial<Selection> | null;
+        if (saved) setSelection((s) => ({ ...s, ...saved }));
+      } catch {
+        // a broken entry is ignored: the defaults apply
+      }
+    };
+    load();
+    // another tab picked something: follow it
+    const onStorage = (e: StorageEvent) => e.key === STORAGE_KEY && load();
+    window.addEventListener("storage", onStorage);
+    return () => window.removeEventListener("storage", onStorage);
   }, []);
   const update = useCallback((patch: Partial<Selection>) => {
     setSelection((s) => {

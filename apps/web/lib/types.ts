@@ -12,6 +12,7 @@ export type {
   LogBatch,
   OperationEvent,
   RunProgress,
+  SessionActivity,
   StatusReport,
   UninstallProgress,
   UpProgress,

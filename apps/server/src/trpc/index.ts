@@ -30,6 +30,6 @@ export type { HealthTick } from "./routers/health";
 export type { ConnectionSummary } from "./routers/connection";
 export type { LogBatch } from "./routers/containers";
 export type { FeedMessage, FeedStatus, WorkloadRow, WorkloadKind, LocalContainersMessage } from "../core/workloads";
-export type { OperationEvent } from "../core/sessions";
+export type { OperationEvent, SessionActivity } from "../core/sessions";
 export type { LocalContainer, RunProgress } from "../core/run/local-container";
 export type { StatusReport, ConnectionReport, UpProgress, DownProgress, DownResult, UninstallProgress } from "../core/connection";

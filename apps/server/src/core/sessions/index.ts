@@ -3,6 +3,7 @@
  * container's run/stop/rm, bridges later. Each long operation streams typed progress events and
  * leaves a session with its events in the store; errors are recorded with their one-line sentence.
  */
+import { EventEmitter } from "node:events";
 import { toGefyraError } from "../errors";
 import type { SessionKind, Store } from "../../store";
 
@@ -24,7 +25,47 @@ export interface SessionRecorder {
 export async function openSession(store: Store, ref: SessionRef): Promise<SessionRecorder> {
   const existing = await findOpenSession(store, ref);
   const session = existing ?? (await store.startSession({ kind: ref.kind, context: ref.context ?? null, namespace: ref.namespace ?? null, target: ref.target ?? null }));
-  return recorder(store, session.id);
+  return recorder(store, session.id, ref);
+}
+
+/** A session event as every open tab sees it, live (another tab's `up` shows here step by step). */
+export interface SessionActivity {
+  sessionId: string;
+  kind: SessionKind;
+  context: string | null;
+  target: string | null;
+  type: string;
+  message: string;
+  at: string;
+}
+
+const activity = new EventEmitter();
+activity.setMaxListeners(0);
+
+/** Session events recorded from now on (optionally of one kind and context), until `signal` aborts. At most 1000 wait for a slow client. */
+export async function* sessionActivity(signal: AbortSignal | undefined, filter: { kind?: SessionKind; context?: string } = {}): AsyncGenerator<SessionActivity> {
+  const queue: SessionActivity[] = [];
+  let wake: (() => void) | null = null;
+  const listener = (a: SessionActivity) => {
+    if ((filter.kind && a.kind !== filter.kind) || (filter.context && a.context !== filter.context)) return;
+    queue.push(a);
+    if (queue.length > 1000) queue.shift();
+    wake?.();
+  };
+  const onAbort = () => wake?.();
+  activity.on("activity", listener);
+  signal?.addEventListener("abort", onAbort, { once: true });
+  try {
+    while (!signal?.aborted) {
+      const next = queue.shift();
+      if (next) yield next;
+      else await new Promise<void>((resolve) => (wake = resolve));
+      wake = null;
+    }
+  } finally {
+    activity.off("activity", listener);
+    signal?.removeEventListener("abort", onAbort);
+  }
 }
 
 export async function findOpenSession(store: Store, ref: SessionRef): Promise<{ id: string } | undefined> {
@@ -32,12 +73,14 @@ export async function findOpenSession(store: Store, ref: SessionRef): Promise<{ 
   return open.find((s) => (ref.context === undefined || s.context === ref.context) && (ref.target === undefined || s.target === ref.target));
 }
 
-function recorder(store: Store, id: string): SessionRecorder {
+function recorder(store: Store, id: string, ref: SessionRef): SessionRecorder {
   return {
     id,
     // the store is history, not the operation: a failed write must not fail an up or a run
     event: async (type, message, data) => {
       await store.recordSessionEvent(id, { type, message, ...(data === undefined ? {} : { data }) }).catch(() => undefined);
+      const published: SessionActivity = { sessionId: id, kind: ref.kind, context: ref.context ?? null, target: ref.target ?? null, type, message, at: new Date().toISOString() };
+      activity.emit("activity", published);
     },
     end: async (reason) => {
       await store.endSession(id, reason).catch(() => undefined);

@@ -3,7 +3,7 @@ import { z } from "zod";
 import { defaultConnectionName, down, status, uninstall, up, type ConnectionInfo, type DownProgress, type DownResult, type UninstallProgress, type UpProgress } from "../../core/connection";
 import type { KubeconfigOptions } from "../../core/contexts";
 import { GefyraError } from "../../core/errors";
-import { findOpenSession, openSession, streamOperation, type OperationEvent } from "../../core/sessions";
+import { findOpenSession, openSession, sessionActivity, streamOperation, type OperationEvent, type SessionActivity } from "../../core/sessions";
 import { publicProcedure } from "../trpc";
 
 const target = z.object({
@@ -36,6 +36,11 @@ export const connectionRouter = {
       throw error;
     }
   }),
+
+  /** What any tab (or face) does with connections of this context, live: up steps, down, errors. */
+  activity: publicProcedure
+    .input(z.object({ context: z.string().min(1) }))
+    .subscription(({ input, signal }): AsyncGenerator<SessionActivity> => sessionActivity(signal, { kind: "connection", context: input.context })),
 
   /** `gefyra up` with live progress; unsubscribing cancels it (up rolls back what it made). */
   up: publicProcedure.input(target).subscription(({ ctx, input, signal }): AsyncGenerator<OperationEvent<UpProgress, ConnectionSummary>> => {
