@@ -164,7 +164,9 @@ export function watchResource(options: WatchResourceOptions, handlers: ResourceW
         while (!signal.aborted) rv = await watchOnce(rv);
       } catch (error) {
         if (signal.aborted) break;
-        if (error instanceof Gone) continue; // the resourceVersion is too old: relist at once
+        // the resourceVersion is too old (as a watch event, or as the watch request's HTTP status): relist at once
+        const status = (error as { code?: unknown; statusCode?: unknown } | null) ?? {};
+        if (error instanceof Gone || status.code === 410 || status.statusCode === 410) continue;
         handlers.onError(watchError(error, options, def.plural, namespace));
         await sleep(backoff, signal);
         backoff = Math.min(backoff * 2, maxBackoff);
