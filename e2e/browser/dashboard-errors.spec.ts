@@ -105,3 +105,22 @@ test.describe("Docker not running", () => {
     }
   });
 });
+
+test.describe("run without a connection", () => {
+  test("the run form shows the core's one-line reason and what to do", async ({ page, dashboard }) => {
+    await page.goto(dashboard.url);
+    const name = `pw-noconn-${Math.random().toString(36).slice(2, 7)}`;
+    await page.getByRole("region", { name: "Connection" }).getByLabel("Connection name").fill(name);
+    await page.getByRole("region", { name: "Connection" }).getByLabel("Connection name").blur();
+    await page.getByRole("tab", { name: "Local containers" }).click();
+    const form = page.getByRole("form", { name: "Run a local container" });
+    await form.getByLabel("Name", { exact: true }).fill("app");
+    await form.getByRole("textbox", { name: "Image" }).fill("busybox:latest");
+    await form.getByLabel("Ports (HOST:CONTAINER per line)").fill("8080");
+    await form.getByRole("button", { name: "Run" }).click();
+    await expect(form.getByRole("alert")).toHaveText('"8080" is not HOST:CONTAINER: write e.g. 8080:80.');
+    await form.getByLabel("Ports (HOST:CONTAINER per line)").fill("");
+    await form.getByRole("button", { name: "Run" }).click();
+    await expect(form.getByRole("alert")).toHaveText(`no connection '${name}' is up on this machine: run 'gefyra up' first`);
+  });
+});
