@@ -239,7 +239,7 @@ function RunForm() {
             Cancel
           </button>
         ) : null}
-        <span className="muted small">in {namespace} through connection {connectionName ?? "(default)"}</span>
+        <span className="muted small">in {namespace} through {connectionName ? `connection ${connectionName}` : "this machine's default connection"}</span>
       </div>
       {invalid ? (
         <p className="error" role="alert">
