@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { down, status, uninstall, up, type ConnectionInfo } from "../../apps/server/src/core/connection";
 import { GefyraError } from "../../apps/server/src/core/errors";
 import { clients, ensureFixtureImage, kubeconfigPath, repoRoot, testNamespace, waitFor } from "../support/devcluster";
-import { clusterSnapshot, dockerExists, dockerSnapshot, ensureProductImages, keepKubeProxyOffDockerBridges, runOnNetwork, snapshotDiff, stowawayPeers } from "./support";
+import { clusterSnapshot, dockerExists, dockerSnapshot, ensureProductImages, runOnNetwork, snapshotDiff, stowawayPeers } from "./support";
 
 const run = promisify(execFile);
 const PAGE = "hello from the devcluster";
@@ -66,7 +66,6 @@ describe("connection", () => {
     await ensureProductImages();
     web = await ensureFixtureImage("web");
     const serviceCIDRs = (await kc.makeApiClient(k8s.NetworkingV1Api).listServiceCIDR()).items.flatMap((s) => s.spec?.cidrs ?? []);
-    await keepKubeProxyOffDockerBridges(serviceCIDRs);
     // start from nothing (after other suites' connections on this shared devcluster are gone)
     await othersGone();
     if ((await status(opts)).installed) await uninstall(opts);

@@ -118,25 +118,3 @@ export async function stowawayPeers(kc: k8s.KubeConfig): Promise<string[]> {
   return out.split("\n").map((s) => s.trim()).filter(Boolean);
 }
 
-/**
- * Devcluster fidelity: the devcluster's kube-proxy runs in this host's network namespace, and with
- * br_netfilter its nat rules also apply to frames *bridged* between containers of one Docker
- * network. A frame from an app container to a Service IP, addressed to Cargo's MAC, is then
- * DNAT-ed to a pod IP by the host and routed past Cargo (and dropped by the devcluster's Docker
- * isolation), so it never enters the tunnel. No remote cluster does that to a laptop's Docker
- * bridges; this rule (idempotent, tagged) restores that behaviour: traffic arriving on Docker
- * bridges for the Service CIDRs skips kube-proxy's DNAT. Proposed for e2e/devcluster/up.sh.
- */
-export async function keepKubeProxyOffDockerBridges(serviceCIDRs: string[]): Promise<void> {
-  for (const cidr of serviceCIDRs) {
-    for (const iface of ["br-+", "docker0"]) {
-      const rule = ["-t", "nat", "PREROUTING", "-i", iface, "-d", cidr, "-m", "comment", "--comment", "gefyra-ts-e2e: Docker bridges skip kube-proxy DNAT", "-j", "RETURN"];
-      const check = ["-t", "nat", "-C", ...rule.slice(2)];
-      const exists = await run("iptables", check).then(
-        () => true,
-        () => false,
-      );
-      if (!exists) await run("iptables", ["-t", "nat", "-I", "PREROUTING", "1", ...rule.slice(3)]);
-    }
-  }
-}

@@ -68,8 +68,25 @@ isolate_docker_networks() {
   iptables -S DOCKER-USER >/dev/null 2>&1 && hook=DOCKER-USER
   iptables -C "$hook" -j GDC-ISOLATION 2>/dev/null || iptables -I "$hook" 1 -j GDC-ISOLATION
   iptables -A GDC-ISOLATION -o "$DC_CNI_BRIDGE" -m conntrack --ctstate NEW --ctorigdst "$DC_NODE_IP" -j RETURN
+  # frames bridged inside one Docker network (br_netfilter shows them here) are not ours to judge
+  iptables -A GDC-ISOLATION -i docker0 -o docker0 -j RETURN
+  iptables -A GDC-ISOLATION -i br-+ -o br-+ -j RETURN
   iptables -A GDC-ISOLATION -i docker0 -o "$DC_CNI_BRIDGE" -m conntrack --ctstate NEW -j DROP
   iptables -A GDC-ISOLATION -i br-+ -o "$DC_CNI_BRIDGE" -m conntrack --ctstate NEW -j DROP
+  # Service IPs are not DNAT-ed for Docker bridges (below); refuse them here so that such a packet
+  # fails at once instead of leaving the machine by its default route.
+  iptables -A GDC-ISOLATION -i docker0 -d "$DC_SERVICE_CIDR" -j REJECT
+  iptables -A GDC-ISOLATION -i br-+ -d "$DC_SERVICE_CIDR" -j REJECT
+  # With br_netfilter, kube-proxy's nat rules (in this host's namespace) would also rewrite frames
+  # *bridged* between two containers of one Docker network: a packet from an app container to a
+  # Service IP, addressed to Cargo, would be DNAT-ed to a pod IP by the host and never enter the
+  # tunnel. No remote cluster touches a laptop's Docker bridges, so neither does the devcluster.
+  iptables -t nat -N GDC-DOCKER-BRIDGES 2>/dev/null || iptables -t nat -F GDC-DOCKER-BRIDGES
+  iptables -t nat -C PREROUTING -j GDC-DOCKER-BRIDGES 2>/dev/null || iptables -t nat -I PREROUTING 1 -j GDC-DOCKER-BRIDGES
+  local iface
+  for iface in docker0 br-+; do
+    iptables -t nat -A GDC-DOCKER-BRIDGES -i "$iface" -d "$DC_SERVICE_CIDR" -j ACCEPT
+  done
 }
 
 # ---------------------------------------------------------------- certificates
