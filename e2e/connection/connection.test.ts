@@ -65,7 +65,6 @@ describe("connection", () => {
   beforeAll(async () => {
     await ensureProductImages();
     web = await ensureFixtureImage("web");
-    const serviceCIDRs = (await kc.makeApiClient(k8s.NetworkingV1Api).listServiceCIDR()).items.flatMap((s) => s.spec?.cidrs ?? []);
     // start from nothing (after other suites' connections on this shared devcluster are gone)
     await othersGone();
     if ((await status(opts)).installed) await uninstall(opts);
