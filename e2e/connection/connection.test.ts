@@ -262,9 +262,17 @@ describe("connection", () => {
   it("the CLI prints a one-line reason and exits non-zero; status --json is machine-readable", async () => {
     const bin = join(repoRoot, "apps/server/bin/gefyra.js");
     const ok = await run("node", [bin, "status", "--json", "--kubeconfig", kubeconfigPath]);
-    const parsed = JSON.parse(ok.stdout) as { installed: boolean; connections: Array<{ name: string }> };
+    const parsed = JSON.parse(ok.stdout) as {
+      installed: boolean;
+      connections: Array<{ name: string; local: { lastHandshake: string | null; bytesReceived: number | null; dnsHealthy: boolean | null } | null }>;
+    };
     expect(parsed.installed).toBe(true);
     expect(parsed.connections.map((c) => c.name)).toContain("e2e-a");
+    // tunnel health as the issue asks: handshake age, bytes, DNS check
+    const local = parsed.connections.find((c) => c.name === "e2e-a")?.local;
+    expect(local?.lastHandshake).toMatch(/^\d{4}-/);
+    expect(local?.bytesReceived).toBeGreaterThan(0);
+    expect(local?.dnsHealthy).toBe(true);
     const failed = await run("node", [bin, "down", "--name", "nope", "--kubeconfig", kubeconfigPath]).then(
       () => undefined,
       (e: { code: number; stderr: string }) => e,

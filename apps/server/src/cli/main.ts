@@ -146,7 +146,7 @@ export function buildProgram(): Command {
         `context ${r.context}: ${r.installed ? `installed (operator ${r.operatorReady ? "ready" : "not ready"}, stowaway ${r.stowawayReady ? "ready" : "not ready"})` : "not installed"}`,
         ...r.connections.map(
           (c) =>
-            `  ${c.name}  ${c.phase}  ${c.clientAddress ?? "-"}  client ${c.client}  heartbeat ${c.lastHeartbeat ?? "-"}  local ${c.local ? `${c.local.running ? "running" : "stopped"} ${c.local.cargoIp ?? ""} handshake ${c.local.lastHandshake ?? "-"}` : "-"}`,
+            `  ${c.name}  ${c.phase}  ${c.clientAddress ?? "-"}  client ${c.client}  heartbeat ${c.lastHeartbeat ?? "-"}  local ${c.local ? `${c.local.running ? "running" : "stopped"} ${c.local.cargoIp ?? ""} handshake ${c.local.lastHandshake ?? "-"} rx ${c.local.bytesReceived ?? "-"} B tx ${c.local.bytesSent ?? "-"} B dns ${c.local.dnsHealthy === null ? "-" : c.local.dnsHealthy ? "ok" : "FAILING"}` : "-"}`,
         ),
         ...r.orphans.map((n) => `  ${n}  (local Cargo without Connection: gefyra down --name ${n})`),
       ];

@@ -448,7 +448,18 @@ export interface ConnectionReport {
   endpoint: string | null;
   lastHeartbeat: string | null;
   /** Local side, when this machine runs it. */
-  local: { container: string; running: boolean; network: string; cargoIp: string | null; lastHandshake: string | null } | null;
+  local: {
+    container: string;
+    running: boolean;
+    network: string;
+    cargoIp: string | null;
+    lastHandshake: string | null;
+    /** WireGuard bytes through the tunnel since Cargo started. */
+    bytesReceived: number | null;
+    bytesSent: number | null;
+    /** Cluster DNS answered kubernetes.default.svc.cluster.local through the tunnel just now. */
+    dnsHealthy: boolean | null;
+  } | null;
 }
 
 export interface StatusReport {
@@ -496,10 +507,22 @@ export async function status(options: StatusOptions = {}): Promise<StatusReport>
     const name = c.metadata.name ?? "";
     const local = locals.find((l) => l.Labels[CONNECTION_LABEL] === name);
     let lastHandshake: string | null = null;
+    let bytesReceived: number | null = null;
+    let bytesSent: number | null = null;
+    let dnsHealthy: boolean | null = null;
     if (local?.State === "running") {
-      const r = await dockerExec(docker, cargoContainerName(name), ["wg", "show", "wg0", "latest-handshakes"]).catch(() => undefined);
+      const cargo = cargoContainerName(name);
+      const r = await dockerExec(docker, cargo, ["wg", "show", "wg0", "latest-handshakes"]).catch(() => undefined);
       const ts = Number(r?.stdout.trim().split(/\s+/)[1] ?? "0");
       lastHandshake = ts > 0 ? new Date(ts * 1000).toISOString() : null;
+      const t = await dockerExec(docker, cargo, ["wg", "show", "wg0", "transfer"]).catch(() => undefined);
+      const [, rx, tx] = t?.stdout.trim().split(/\s+/) ?? [];
+      bytesReceived = rx === undefined ? null : Number(rx);
+      bytesSent = tx === undefined ? null : Number(tx);
+      // the same look-up `up` verifies with, answered by cluster DNS through the tunnel
+      const cargoIp = Object.values(local.NetworkSettings?.Networks ?? {})[0]?.IPAddress;
+      const d = await dockerExec(docker, cargo, ["busybox", "nslookup", "kubernetes.default.svc.cluster.local", cargoIp ?? "127.0.0.1"]).catch(() => undefined);
+      dnsHealthy = d !== undefined && d.code === 0 && /Address:?\s+\d+\.\d+\.\d+\.\d+/.test(d.stdout.split(/Name:/)[1] ?? "");
     }
     const lease = leases.find((l) => l.metadata?.name === connectionObjectName(name));
     const renew = lease?.spec?.renewTime;
@@ -517,6 +540,9 @@ export async function status(options: StatusOptions = {}): Promise<StatusReport>
             network: dockerNetworkName(name),
             cargoIp: Object.values(local.NetworkSettings?.Networks ?? {})[0]?.IPAddress ?? null,
             lastHandshake,
+            bytesReceived,
+            bytesSent,
+            dnsHealthy,
           }
         : null,
     });
