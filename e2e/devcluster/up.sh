@@ -77,12 +77,18 @@ isolate_docker_networks() {
   # fails at once instead of leaving the machine by its default route.
   iptables -A GDC-ISOLATION -i docker0 -d "$DC_SERVICE_CIDR" -j REJECT
   iptables -A GDC-ISOLATION -i br-+ -d "$DC_SERVICE_CIDR" -j REJECT
-  # With br_netfilter, kube-proxy's nat rules (in this host's namespace) would also rewrite frames
-  # *bridged* between two containers of one Docker network: a packet from an app container to a
-  # Service IP, addressed to Cargo, would be DNAT-ed to a pod IP by the host and never enter the
-  # tunnel. No remote cluster touches a laptop's Docker bridges, so neither does the devcluster.
+}
+
+# With br_netfilter, kube-proxy's nat rules (in this host's namespace) would also rewrite frames
+# *bridged* between two containers of one Docker network: a packet from an app container to a
+# Service IP, addressed to Cargo, would be DNAT-ed to a pod IP by the host and never enter the
+# tunnel. No remote cluster touches a laptop's Docker bridges, so neither does the devcluster.
+# Runs after kube-proxy started: it puts its own jump at the top of PREROUTING once, and ours must
+# come before it.
+docker_bridges_skip_kube_proxy() {
   iptables -t nat -N GDC-DOCKER-BRIDGES 2>/dev/null || iptables -t nat -F GDC-DOCKER-BRIDGES
-  iptables -t nat -C PREROUTING -j GDC-DOCKER-BRIDGES 2>/dev/null || iptables -t nat -I PREROUTING 1 -j GDC-DOCKER-BRIDGES
+  iptables -t nat -D PREROUTING -j GDC-DOCKER-BRIDGES 2>/dev/null || true
+  iptables -t nat -I PREROUTING 1 -j GDC-DOCKER-BRIDGES
   local iface
   for iface in docker0 br-+; do
     iptables -t nat -A GDC-DOCKER-BRIDGES -i "$iface" -d "$DC_SERVICE_CIDR" -j ACCEPT
@@ -390,6 +396,9 @@ dc_phase "Kubernetes binaries ($DC_KUBE_VERSION)" binaries
 
 if cluster_healthy; then
   dc_log "devcluster already running"
+  # cheap and idempotent: put back the host rules should anything have removed them
+  isolate_docker_networks
+  docker_bridges_skip_kube_proxy
 else
   if [[ -d "$DC_RUN" || -d "$DC_DATA" ]] && ls "$DC_PIDS"/*.pid >/dev/null 2>&1; then
     dc_phase "cleaning up a previous devcluster that is no longer healthy" bash "$DC_REPO_ROOT/e2e/devcluster/down.sh" --quiet
@@ -402,6 +411,7 @@ else
   dc_phase "kube-controller-manager and kube-scheduler" controllers_up
   dc_phase "kubelet (node Ready)" kubelet_up
   dc_phase "kube-proxy" proxy_up
+  dc_phase "Docker bridges kept out of kube-proxy's DNAT" docker_bridges_skip_kube_proxy
   dc_phase "pause image" pause_image
   dc_phase "CoreDNS image" coredns_image
   dc_phase "CoreDNS" coredns_up
