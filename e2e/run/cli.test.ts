@@ -1,5 +1,7 @@
 // The CLI face of `run`: the real `gefyra` binary, as users and scripts call it.
 import { execFile } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -8,8 +10,16 @@ import { removeLocal } from "../../apps/server/src/core/run/local-container";
 import { ensureFixtureImage, kubeconfigPath, repoRoot } from "../support/devcluster";
 
 const run = promisify(execFile);
+const dataDir = mkdtempSync(join(tmpdir(), "gefyra-cli-history-"));
 const gefyra = (...args: string[]) =>
-  run(join(repoRoot, "apps/server/bin/gefyra.js"), args, { env: { ...process.env, KUBECONFIG: kubeconfigPath }, timeout: 120_000 });
+  run(join(repoRoot, "apps/server/bin/gefyra.js"), args, {
+    env: { ...process.env, KUBECONFIG: kubeconfigPath, GEFYRA_DATA_DIR: dataDir },
+    timeout: 120_000,
+  });
+
+interface HistoryJson {
+  sessions: Array<{ kind: string; target: string | null; stopReason: string | null; endedAt: string | null; events: Array<{ type: string; message: string }> }>;
+}
 
 describe("gefyra run / list / logs / stop / rm", () => {
   const connection = `e2e-cli-${Math.random().toString(36).slice(2, 7)}`;
@@ -23,6 +33,7 @@ describe("gefyra run / list / logs / stop / rm", () => {
   afterAll(async () => {
     await removeLocal(name).catch(() => undefined);
     await down({ kubeconfig: kubeconfigPath, name: connection }).catch(() => undefined);
+    rmSync(dataDir, { recursive: true, force: true });
   });
 
   it("runs a container, lists it as JSON, shows its logs, stops and removes it", async () => {
@@ -42,6 +53,12 @@ describe("gefyra run / list / logs / stop / rm", () => {
     expect((await gefyra("rm", name)).stdout).toContain(`${name} removed`);
     const after = JSON.parse((await gefyra("list", "--json")).stdout) as { containers: Array<{ name: string }> };
     expect(after.containers.some((c) => c.name === name)).toBe(false);
+
+    // the same session history as the dashboard's
+    const history = JSON.parse((await gefyra("history", "--kind", "run", "--json")).stdout) as HistoryJson;
+    const session = history.sessions.find((h) => h.target === name);
+    expect(session?.events.map((e) => e.type)).toEqual(["run", "stop", "remove"]);
+    expect(session?.stopReason).toBe("removed");
   });
 
   it("fails with a non-zero exit and one line naming the fix", async () => {
@@ -52,6 +69,10 @@ describe("gefyra run / list / logs / stop / rm", () => {
     expect(failed?.code).toBe(1);
     // progress lines may precede it; the reason is the last line, and only one line
     expect(failed?.stderr.trim().split("\n").at(-1)).toBe("gefyra: no connection 'no-such-connection' is up on this machine: run 'gefyra up' first");
+    const history = JSON.parse((await gefyra("history", "--kind", "run", "--json")).stdout) as HistoryJson;
+    const session = history.sessions.find((h) => h.target === "x");
+    expect(session?.stopReason).toBe("failed");
+    expect(session?.events.at(-1)?.message).toMatch(/run 'gefyra up' first/);
     const badPort = await gefyra("run", "--image", image, "--name", "y", "-p", "80", "-n", "default").then(() => undefined, (e: { stderr: string }) => e);
     expect(badPort?.stderr).toMatch(/write HOST:CONTAINER \(Docker's order\)/);
   });

@@ -5,9 +5,10 @@
  */
 import { Command, Option } from "commander";
 import { GefyraError, toGefyraError } from "../core/errors";
-import { down, install, status, uninstall, up, type ConnectionInfo, type InstallSettings } from "../core/connection";
+import { defaultConnectionName, down, install, status, uninstall, up, type ConnectionInfo, type InstallSettings } from "../core/connection";
 import { registerContainerCommands } from "./commands/containers";
 import { registerStoreCommands } from "./commands/store";
+import { contextName, recorded } from "./session";
 
 export interface Common {
   kubeconfig?: string;
@@ -107,17 +108,22 @@ export function buildProgram(): Command {
       const onSignal = () => ac.abort(new Error("interrupted"));
       process.once("SIGINT", onSignal);
       try {
-        const info = await up(
-          {
-            ...cluster(o),
-            ...settings(o),
-            ...(o.name ? { name: o.name } : {}),
-            ...(o.client ? { client: o.client } : {}),
-            ...(o.endpoint ? { endpoint: o.endpoint } : {}),
-            ...(o.heartbeatTtl ? { heartbeatTTLSeconds: Number(o.heartbeatTtl) } : {}),
-            signal: ac.signal,
-          },
-          progress(o),
+        const info = await recorded(
+          { kind: "connection", context: contextName(o), target: o.name ?? defaultConnectionName() },
+          () =>
+            up(
+              {
+                ...cluster(o),
+                ...settings(o),
+                ...(o.name ? { name: o.name } : {}),
+                ...(o.client ? { client: o.client } : {}),
+                ...(o.endpoint ? { endpoint: o.endpoint } : {}),
+                ...(o.heartbeatTtl ? { heartbeatTTLSeconds: Number(o.heartbeatTtl) } : {}),
+                signal: ac.signal,
+              },
+              progress(o),
+            ),
+          (i) => ({ type: "up", message: `connection ${i.name} is up: ${i.clientAddress} via ${i.endpoint} in ${Math.round(i.elapsedMs / 100) / 10} s` }),
         );
         out(
           o,
@@ -133,7 +139,11 @@ export function buildProgram(): Command {
     .description("disconnect: remove Cargo, its Docker network and the Connection")
     .option("--name <name>", "connection name (default: user-host)")
     .action(async (o: Common & { name?: string }) => {
-      const r = await down({ ...cluster(o), ...(o.name ? { name: o.name } : {}) }, progress(o));
+      const r = await recorded(
+        { kind: "connection", context: contextName(o), target: o.name ?? defaultConnectionName() },
+        () => down({ ...cluster(o), ...(o.name ? { name: o.name } : {}) }, progress(o)),
+        (d) => ({ type: "down", message: `connection ${d.name} is down`, endSession: "down" }),
+      );
       const note = r.clusterError ? ` (cluster side not removed: ${r.clusterError.message})` : "";
       out(o, r, `connection ${r.name} is down${note}`);
     });

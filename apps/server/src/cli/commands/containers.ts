@@ -2,8 +2,9 @@
 import type { Command } from "commander";
 import { kubeConfigFor } from "../../core/contexts";
 import { GefyraError } from "../../core/errors";
-import { listLocal, logsLocal, removeLocal, runLocal, stopLocal, type LocalContainer } from "../../core/run/local-container";
+import { listLocal, logsLocal, removeLocal, runLocal, stopLocal, type LocalContainer, type RunOptions } from "../../core/run/local-container";
 import { common, out, progress, type Common } from "../main";
+import { contextName, noteOnOpenSession, recorded } from "../session";
 
 interface RunFlags extends Common {
   image?: string;
@@ -73,26 +74,29 @@ export function registerContainerCommands(program: Command): void {
           if (o.envFrom ?? o.cpuFrom ?? o.memoryFrom) throw error;
         }
       }
-      const c = await runLocal(
-        {
-          name: o.name,
-          ...(o.image ? { image: o.image } : {}),
-          ...(o.build ? { build: o.build } : {}),
-          namespace: namespace ?? "default",
-          ...(o.connection ? { connection: o.connection } : {}),
-          ...(o.envFrom ? { envFrom: o.envFrom } : {}),
-          env: parseEnv(o.env),
-          volumes: o.volume,
-          ports: o.publish,
-          ...(o.command ? { command: o.command } : {}),
-          ...(o.workdir ? { workdir: o.workdir } : {}),
-          ...(o.user ? { user: o.user } : {}),
-          ...(o.restart ? { restart: o.restart } : {}),
-          ...(o.cpuFrom ? { cpuFrom: o.cpuFrom } : {}),
-          ...(o.memoryFrom ? { memoryFrom: o.memoryFrom } : {}),
-          ...(kubeConfig ? { kubeConfig } : {}),
-        },
-        progress(o),
+      const ns = namespace ?? "default";
+      const options: RunOptions = {
+        name: o.name,
+        ...(o.image ? { image: o.image } : {}),
+        ...(o.build ? { build: o.build } : {}),
+        namespace: ns,
+        ...(o.connection ? { connection: o.connection } : {}),
+        ...(o.envFrom ? { envFrom: o.envFrom } : {}),
+        env: parseEnv(o.env),
+        volumes: o.volume,
+        ports: o.publish,
+        ...(o.command ? { command: o.command } : {}),
+        ...(o.workdir ? { workdir: o.workdir } : {}),
+        ...(o.user ? { user: o.user } : {}),
+        ...(o.restart ? { restart: o.restart } : {}),
+        ...(o.cpuFrom ? { cpuFrom: o.cpuFrom } : {}),
+        ...(o.memoryFrom ? { memoryFrom: o.memoryFrom } : {}),
+        ...(kubeConfig ? { kubeConfig } : {}),
+      };
+      const c = await recorded(
+        { kind: "run", context: contextName(o), namespace: ns, target: o.name },
+        () => runLocal(options, progress(o)),
+        (r) => ({ type: "run", message: `${r.name} runs ${r.image} at ${r.ip} (connection ${r.connection})` }),
       );
       out(o, c, `${c.name} is running at ${c.ip} in the cluster network (namespace ${c.namespace}, connection ${c.connection})`);
     });
@@ -126,6 +130,7 @@ export function registerContainerCommands(program: Command): void {
     .argument("<name>", "container name")
     .action(async (name: string, o: Common) => {
       await stopLocal(name);
+      await noteOnOpenSession({ kind: "run", target: name }, "stop", `${name} stopped`);
       out(o, { stopped: name }, `${name} stopped`);
     });
 
@@ -134,6 +139,7 @@ export function registerContainerCommands(program: Command): void {
     .argument("<name>", "container name")
     .action(async (name: string, o: Common) => {
       await removeLocal(name);
+      await noteOnOpenSession({ kind: "run", target: name }, "remove", `${name} removed`, "removed");
       out(o, { removed: name }, `${name} removed`);
     });
 }
