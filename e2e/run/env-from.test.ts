@@ -1,5 +1,6 @@
 // --env-from against the real devcluster: the environment computed for the local container equals
 // the one the workload's container really has (checked by exec `env` in the pod).
+import * as k8s from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { workloadEnvironment, environmentFor } from "../../apps/server/src/core/run/environment";
 import { parseWorkloadRef } from "../../apps/server/src/core/run/workload";
@@ -100,6 +101,42 @@ describe("env-from a workload", () => {
     const env = await environmentFor(kc, ns.name, parseWorkloadRef("deploy/api/api"), { MODE: "override" });
     expect(env.MODE).toBe("override");
     expect(env.LITERAL).toBe("plain");
+  });
+
+  it("says which Secret the user may not read, and how to go on, when RBAC forbids it", async () => {
+    // a user who may read the workload and its ConfigMaps, but no Secrets
+    const rbac = kc.makeApiClient(k8s.RbacAuthorizationV1Api);
+    await core.createNamespacedServiceAccount({ namespace: ns.name, body: { metadata: { name: "reader" } } });
+    await rbac.createNamespacedRole({
+      namespace: ns.name,
+      body: {
+        metadata: { name: "reader" },
+        rules: [
+          { apiGroups: ["apps"], resources: ["deployments"], verbs: ["get", "list"] },
+          { apiGroups: [""], resources: ["pods", "services", "configmaps"], verbs: ["get", "list"] },
+        ],
+      },
+    });
+    await rbac.createNamespacedRoleBinding({
+      namespace: ns.name,
+      body: {
+        metadata: { name: "reader" },
+        roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: "reader" },
+        subjects: [{ kind: "ServiceAccount", name: "reader", namespace: ns.name }],
+      },
+    });
+    const token = await core.createNamespacedServiceAccountToken({ name: "reader", namespace: ns.name, body: { spec: { audiences: [], expirationSeconds: 600 } } });
+    const cluster = kc.getCurrentCluster();
+    const limited = new k8s.KubeConfig();
+    limited.loadFromOptions({
+      clusters: [cluster!],
+      users: [{ name: "reader", token: token.status?.token ?? "" }],
+      contexts: [{ name: "reader", cluster: cluster!.name, user: "reader" }],
+      currentContext: "reader",
+    });
+    await expect(workloadEnvironment(limited, ns.name, parseWorkloadRef("deploy/api/api"))).rejects.toThrow(
+      /Secret creds in namespace .* is not readable with your rights: ask for 'get secrets' there, or pass the values with -e/,
+    );
   });
 
   it("fails with one line naming the fix for a missing workload, zero ready pods, or an ambiguous container", async () => {
