@@ -8,12 +8,14 @@ import type { AppRouter } from "../lib/trpc";
 
 type ContextSummary = inferRouterOutputs<AppRouter>["contexts"]["list"]["contexts"][number];
 
-/** Kubeconfig contexts (KUBECONFIG or ~/.kube/config) with the reachability of each API server. */
-export function ContextsPanel() {
+/**
+ * Picks the kubeconfig's current context until the developer picks another. Mounted with the
+ * dashboard itself, not with this panel, so that opening another screen first still gets a context.
+ */
+export function DefaultContext() {
   const trpc = useTRPC();
   const list = useQuery(trpc.contexts.list.queryOptions());
   const selection = useSelection();
-  // the kubeconfig's current context is picked until the developer picks another
   const contexts = list.data?.contexts;
   useEffect(() => {
     if (!contexts || contexts.length === 0) return;
@@ -21,6 +23,14 @@ export function ContextsPanel() {
     const pick = contexts.find((c) => c.current) ?? contexts[0];
     if (pick) selection.setContext(pick.name, pick.namespace);
   }, [contexts, selection]);
+  return null;
+}
+
+/** Kubeconfig contexts (KUBECONFIG or ~/.kube/config) with the reachability of each API server. */
+export function ContextsPanel() {
+  const trpc = useTRPC();
+  const list = useQuery(trpc.contexts.list.queryOptions());
+  const selection = useSelection();
 
   return (
     <section className="panel" aria-labelledby="contexts-heading">

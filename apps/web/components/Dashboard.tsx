@@ -3,7 +3,7 @@ import { useEffect, useState } from "react";
 import { SelectionProvider } from "../lib/selection";
 import { ConnectionPanel } from "./ConnectionPanel";
 import { ContainersPanel } from "./ContainersPanel";
-import { ContextsPanel } from "./ContextsPanel";
+import { ContextsPanel, DefaultContext } from "./ContextsPanel";
 import { WorkloadsPanel } from "./WorkloadsPanel";
 
 const SCREENS = [
@@ -31,6 +31,7 @@ export function Dashboard() {
   };
   return (
     <SelectionProvider>
+      <DefaultContext />
       <nav className="tabs" role="tablist" aria-label="Screens">
         {SCREENS.map((s) => (
           <button key={s.id} type="button" role="tab" id={`tab-${s.id}`} aria-selected={screen === s.id} aria-controls={`screen-${s.id}`} className="tab" onClick={() => open(s.id)}>
