@@ -3,3 +3,4 @@ export * from "./connection";
 export * from "./cidr";
 export * from "./images";
 export * from "./manifests";
+export * from "./traffic";
