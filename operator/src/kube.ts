@@ -1,5 +1,5 @@
 /** Small helpers around @kubernetes/client-node 1.x: error classification, exec. */
-import { Writable } from "node:stream";
+import { Readable, Writable } from "node:stream";
 import * as k8s from "@kubernetes/client-node";
 
 export function statusCode(error: unknown): number | undefined {
@@ -32,7 +32,7 @@ export function errorText(error: unknown): string {
 }
 
 /** Runs a command in a container; resolves with stdout, rejects with stderr on a non-zero exit. */
-export function execIn(kc: k8s.KubeConfig, namespace: string, pod: string, container: string, command: string[], timeoutMs = 15_000): Promise<string> {
+export function execIn(kc: k8s.KubeConfig, namespace: string, pod: string, container: string, command: string[], timeoutMs = 15_000, stdin?: string): Promise<string> {
   let stdout = "";
   let stderr = "";
   const out = new Writable({ write: (c: Buffer, _e, cb) => ((stdout += c.toString()), cb()) });
@@ -40,7 +40,7 @@ export function execIn(kc: k8s.KubeConfig, namespace: string, pod: string, conta
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`exec ${command.join(" ")} in ${pod} timed out`)), timeoutMs);
     new k8s.Exec(kc)
-      .exec(namespace, pod, container, command, out, err, null, false, (status) => {
+      .exec(namespace, pod, container, command, out, err, stdin === undefined ? null : Readable.from([Buffer.from(stdin)]), false, (status) => {
         clearTimeout(timer);
         if (status.status === "Success") resolve(stdout);
         else reject(new Error(`exec ${command.join(" ")} in ${pod} failed: ${status.message ?? ""} ${stderr}`.trim()));

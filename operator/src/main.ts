@@ -10,6 +10,7 @@ else kc.loadFromDefault();
 const operator = new Operator(kc, {
   namespace: process.env.GEFYRA_NAMESPACE ?? NAMESPACE,
   tunnelSubnet: process.env.GEFYRA_TUNNEL_SUBNET ?? DEFAULT_TUNNEL_SUBNET,
+  carrierImage: process.env.GEFYRA_CARRIER_IMAGE ?? `gefyra-ts/carrier:${process.env.GEFYRA_VERSION ?? "0.1.0"}`,
 });
 
 const shutdown = (signal: string) => {

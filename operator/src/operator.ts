@@ -34,6 +34,7 @@ import {
   type Connection,
   type ConnectionStatus,
 } from "@gefyra/shared";
+import { BridgeController } from "./bridges";
 import { discoverNetwork, type ClusterNetwork } from "./discovery";
 import { generateKeyPair, publicKeyOf } from "./keys";
 import { errorText, execIn, isConflict, isNotFound } from "./kube";
@@ -42,6 +43,8 @@ import { ReconcileQueue } from "./queue";
 export interface OperatorOptions {
   namespace: string;
   tunnelSubnet: string;
+  /** The image bridged containers are swapped to. */
+  carrierImage: string;
   /** How often heartbeats are checked and Stowaway's peers compared with the wanted ones. */
   sweepIntervalMs?: number;
   resyncIntervalMs?: number;
@@ -71,6 +74,7 @@ export class Operator {
   private lastSynced = { pod: "", at: 0 };
   private readonly log: (line: string) => void;
   private readonly ns: string;
+  readonly bridges: BridgeController;
 
   constructor(
     readonly kc: k8s.KubeConfig,
@@ -94,6 +98,12 @@ export class Operator {
           k8s.KubernetesListObject<Connection>
         >,
     ) as k8s.Informer<Connection> & k8s.ObjectCache<Connection>;
+    this.bridges = new BridgeController(kc, {
+      namespace: this.ns,
+      carrierImage: options.carrierImage,
+      log: this.log,
+      stowaway: () => this.stowawayAddress(),
+    });
   }
 
   async start(): Promise<void> {
@@ -121,6 +131,8 @@ export class Operator {
     await resync();
     this.timers.push(setInterval(() => void resync().catch(() => undefined), this.options.resyncIntervalMs ?? 60_000));
     this.timers.push(setInterval(() => void this.sweep().catch((e: unknown) => this.log(`sweep: ${errorText(e)}`)), this.options.sweepIntervalMs ?? 3_000));
+    await this.bridges.start();
+    this.log(`bridging with Carrier image ${this.options.carrierImage}`);
   }
 
   async stop(): Promise<void> {
@@ -128,6 +140,7 @@ export class Operator {
     for (const t of this.timers) clearInterval(t);
     this.queue.stop();
     await this.informer.stop();
+    await this.bridges.stop();
   }
 
   // ---- Stowaway ----------------------------------------------------------------------------
@@ -165,6 +178,12 @@ export class Operator {
       (p) => !p.metadata?.deletionTimestamp && p.status?.phase === "Running" && p.status.conditions?.some((c) => c.type === "Ready" && c.status === "True"),
     );
     return ready?.metadata?.name;
+  }
+
+  private async stowawayAddress(): Promise<{ name: string; ip: string } | undefined> {
+    const pods = await this.core.listNamespacedPod({ namespace: this.ns, labelSelector: `${PART_OF_LABEL}=${PART_OF},${COMPONENT_LABEL}=${STOWAWAY_NAME}` });
+    const ready = pods.items.find((p) => !p.metadata?.deletionTimestamp && p.status?.podIP && p.status.conditions?.some((c) => c.type === "Ready" && c.status === "True"));
+    return ready ? { name: ready.metadata!.name!, ip: ready.status!.podIP! } : undefined;
   }
 
   private async wg(args: string[]): Promise<string> {
@@ -258,6 +277,9 @@ export class Operator {
     }
     // compare live peers with the record when Stowaway's pod changed, else every 30 s (each look is an exec)
     const pod = await this.stowawayPod().catch(() => undefined);
+    if (pod && pod !== this.lastSynced.pod) this.bridges.stowawayChanged();
+    // bridges: replicas replaced by a rollout or an eviction, Carriers that restarted
+    this.bridges.resync();
     if (pod && (pod !== this.lastSynced.pod || Date.now() - this.lastSynced.at > 30_000)) {
       await this.syncStowaway()
         .then(() => (this.lastSynced = { pod, at: Date.now() }))

@@ -26,10 +26,16 @@ import {
   STOWAWAY_PEERS_SECRET,
 } from "./constants";
 import { stowawayAddress } from "./cidr";
+import { BRIDGE_PLURAL, bridgeCrd } from "./bridge";
 import type { ImageRefs } from "./images";
 
 export interface InstallOptions {
-  images: Pick<ImageRefs, "operator" | "stowaway">;
+  images: Pick<ImageRefs, "operator" | "stowaway" | "carrier">;
+  /**
+   * Content ids of the images (e.g. Docker image ids) when known: put on the pod templates, so
+   * a rebuilt image under the same tag still rolls the operator and Stowaway.
+   */
+  imageIds?: Partial<Record<"operator" | "stowaway" | "carrier", string>>;
   version: string;
   tunnelSubnet?: string;
   /** NodePort of Stowaway's UDP Service; ignored for LoadBalancer. */
@@ -133,6 +139,8 @@ export function connectionCrd(version: string): Manifest {
 export const OPERATOR_NAMESPACED_RULES = [
   { apiGroups: [CRD_GROUP], resources: [CONNECTION_PLURAL], verbs: ["get", "list", "watch", "update", "patch", "delete"] },
   { apiGroups: [CRD_GROUP], resources: [`${CONNECTION_PLURAL}/status`], verbs: ["get", "update", "patch"] },
+  { apiGroups: [CRD_GROUP], resources: [BRIDGE_PLURAL], verbs: ["get", "list", "watch", "update", "patch"] },
+  { apiGroups: [CRD_GROUP], resources: [`${BRIDGE_PLURAL}/status`], verbs: ["get", "update", "patch"] },
   { apiGroups: [""], resources: ["secrets"], verbs: ["get", "list", "watch", "create", "update", "patch", "delete"] },
   { apiGroups: ["coordination.k8s.io"], resources: ["leases"], verbs: ["get", "list", "watch", "create", "update", "patch", "delete"] },
   { apiGroups: [""], resources: ["serviceaccounts"], verbs: ["get", "create", "delete"] },
@@ -145,9 +153,25 @@ export const OPERATOR_NAMESPACED_RULES = [
 
 export const OPERATOR_CLUSTER_RULES = [
   { apiGroups: [""], resources: ["nodes"], verbs: ["get", "list"] },
+  // bridges: swap a container's image in the target's pods and configure Carrier in them
+  { apiGroups: [""], resources: ["pods"], verbs: ["get", "list", "watch", "patch"] },
+  // personal bridges: a pod leaves its Services (Ready=False) before its container is swapped
+  { apiGroups: [""], resources: ["pods/status"], verbs: ["patch"] },
+  { apiGroups: [""], resources: ["pods/exec"], verbs: ["get", "create"] },
+  { apiGroups: ["apps"], resources: ["deployments", "statefulsets", "replicasets"], verbs: ["get", "list"] },
+  // personal bridges: the shadow copy of the workload that serves everyone else
+  { apiGroups: ["apps"], resources: ["deployments"], verbs: ["create", "delete"] },
+  { apiGroups: [""], resources: ["services"], verbs: ["get", "create", "delete"] },
   { apiGroups: ["networking.k8s.io"], resources: ["servicecidrs"], verbs: ["get", "list"] },
   { apiGroups: [""], resources: ["services"], resourceNames: ["kube-dns"], verbs: ["get"] },
 ];
+
+export const IMAGE_IDS_ANNOTATION = `${CRD_GROUP}/image-ids`;
+
+function imageIdAnnotations(options: InstallOptions, names: ("operator" | "stowaway" | "carrier")[]): { annotations?: Record<string, string> } {
+  const ids = names.map((n) => options.imageIds?.[n] ?? "").filter(Boolean);
+  return ids.length ? { annotations: { [IMAGE_IDS_ANNOTATION]: ids.join(",") } } : {};
+}
 
 export function installManifests(options: InstallOptions): Manifest[] {
   const { version } = options;
@@ -164,6 +188,7 @@ export function installManifests(options: InstallOptions): Manifest[] {
   return [
     { apiVersion: "v1", kind: "Namespace", metadata: { name: ns, labels: labels("namespace", version) } },
     connectionCrd(version),
+    bridgeCrd(version),
     { apiVersion: "v1", kind: "ServiceAccount", metadata: { name: OPERATOR_NAME, namespace: ns, labels: opLabels }, automountServiceAccountToken: true },
     { apiVersion: "rbac.authorization.k8s.io/v1", kind: "Role", metadata: { name: OPERATOR_NAME, namespace: ns, labels: opLabels }, rules: OPERATOR_NAMESPACED_RULES },
     {
@@ -190,7 +215,7 @@ export function installManifests(options: InstallOptions): Manifest[] {
         strategy: { type: "Recreate" },
         selector: { matchLabels: selector("operator") },
         template: {
-          metadata: { labels: opLabels },
+          metadata: { labels: opLabels, ...imageIdAnnotations(options, ["operator", "carrier"]) },
           spec: {
             serviceAccountName: OPERATOR_NAME,
             containers: [
@@ -202,6 +227,7 @@ export function installManifests(options: InstallOptions): Manifest[] {
                   { name: "GEFYRA_NAMESPACE", value: ns },
                   { name: "GEFYRA_TUNNEL_SUBNET", value: subnet },
                   { name: "GEFYRA_VERSION", value: version },
+                  { name: "GEFYRA_CARRIER_IMAGE", value: options.images.carrier },
                 ],
                 resources: { requests: { cpu: "20m", memory: "64Mi" }, limits: { memory: "256Mi" } },
                 securityContext: { allowPrivilegeEscalation: false, runAsNonRoot: true, runAsUser: 65534, capabilities: { drop: ["ALL"] }, readOnlyRootFilesystem: true },
@@ -220,7 +246,7 @@ export function installManifests(options: InstallOptions): Manifest[] {
         strategy: { type: "Recreate" },
         selector: { matchLabels: selector(STOWAWAY_NAME) },
         template: {
-          metadata: { labels: swLabels },
+          metadata: { labels: swLabels, ...imageIdAnnotations(options, ["stowaway"]) },
           spec: {
             automountServiceAccountToken: false,
             terminationGracePeriodSeconds: 5,

@@ -6,6 +6,7 @@
 import { Command, Option } from "commander";
 import { GefyraError, toGefyraError } from "../core/errors";
 import { defaultConnectionName, down, install, status, uninstall, up, type ConnectionInfo, type InstallSettings } from "../core/connection";
+import { registerBridgeCommands } from "./commands/bridges";
 import { registerContainerCommands } from "./commands/containers";
 import { registerStoreCommands } from "./commands/store";
 import { contextName, recorded } from "./session";
@@ -182,18 +183,7 @@ export function buildProgram(): Command {
   registerContainerCommands(program);
   registerStoreCommands(program);
 
-  for (const [name, what] of [
-    ["bridge", "bridge a workload to a local container"],
-    ["unbridge", "remove a bridge"],
-  ] as const) {
-    common(program.command(name))
-      .description(`${what} (not yet available)`)
-      .allowUnknownOption()
-      .allowExcessArguments()
-      .action(() => {
-        throw new GefyraError("NOT_AVAILABLE", `gefyra ${name} is not yet available in this version.`);
-      });
-  }
+  registerBridgeCommands(program);
   return program;
 }
 

@@ -4,6 +4,7 @@ import { kubeConfigFor } from "../../core/contexts";
 import { GefyraError } from "../../core/errors";
 import { listLocal, logsLocal, removeLocal, runLocal, stopLocal, type LocalContainer, type RunOptions } from "../../core/run/local-container";
 import { common, out, progress, type Common } from "../main";
+import { bridgesForList, describeBridge } from "./bridges";
 import { contextName, noteOnOpenSession, recorded } from "../session";
 
 interface RunFlags extends Common {
@@ -102,11 +103,16 @@ export function registerContainerCommands(program: Command): void {
     });
 
   common(program.command("list"))
-    .description("list local containers with their connection, IP, ports and state")
-    .option("--connection <name>", "only this connection's containers")
+    .description("list local containers and bridges with their state")
+    .option("--connection <name>", "only this connection's containers and bridges")
     .action(async (o: Common & { connection?: string }) => {
       const all = await listLocal(o.connection ? { connection: o.connection } : {});
-      out(o, { containers: all }, all.length ? ["NAME\tSTATE\tIP\tPORTS\tCONNECTION\tNAMESPACE\tIMAGE", ...all.map(describe)].join("\n") : "no local containers");
+      const { bridges, error } = await bridgesForList(o);
+      const text = [
+        all.length ? ["NAME\tSTATE\tIP\tPORTS\tCONNECTION\tNAMESPACE\tIMAGE", ...all.map(describe)].join("\n") : "no local containers",
+        error ? `bridges: unknown (${error})` : bridges.length ? ["", "BRIDGE\tSTATE\tTARGET\tNAMESPACE\tPORTS\tRULES\tLOCAL\tPODS", ...bridges.map(describeBridge)].join("\n") : "no bridges",
+      ];
+      out(o, { containers: all, bridges, ...(error ? { bridgesError: error } : {}) }, text.join("\n"));
     });
 
   common(program.command("logs"))

@@ -29,7 +29,7 @@ import {
 import { GefyraError, describeCause } from "../errors";
 import { abortError, apiError, apiMessage, connectCluster, isNotFound, poll, sleep, type Cluster, type ClusterOptions } from "./cluster";
 import { LOCAL_LABEL_COMPONENT, connectDocker, createNetwork, dockerExec, imagePresent, removeContainer, removeNetwork, type CargoNetwork } from "./docker";
-import { applyInstall, installedWith, renderManifests, type InstallProgress, type InstallSettings } from "./install";
+import { applyInstall, installedWith, localImageIds, renderManifests, type InstallProgress, type InstallSettings } from "./install";
 import { tar } from "./tar";
 
 export interface UpOptions extends ClusterOptions, InstallSettings {
@@ -102,7 +102,7 @@ export async function up(options: UpOptions = {}, onProgress: (p: UpProgress) =>
 
   emit("check", "checking the cluster and Docker");
   const [cluster, docker] = await Promise.all([connectCluster(options), connectDocker(options.docker)]);
-  const rendered = renderManifests(options);
+  const rendered = renderManifests({ ...options, imageIds: options.imageIds ?? (await localImageIds(docker, renderManifests(options).images)) });
   if (!(await imagePresent(docker, rendered.images.cargo))) {
     throw new GefyraError("IMAGE_MISSING", `The Cargo image ${rendered.images.cargo} is not in the local Docker engine: build it with npm run images (or docker pull it) and retry.`, {
       details: { image: rendered.images.cargo },
@@ -151,7 +151,7 @@ export async function up(options: UpOptions = {}, onProgress: (p: UpProgress) =>
   }
 
   try {
-    if (!(await installedWith(cluster, rendered.images))) {
+    if (!(await installedWith(cluster, rendered))) {
       await applyInstall(cluster, rendered, { timeoutMs: left(), ...(signal ? { signal } : {}) }, (p) => onProgress({ ...p, elapsedMs: Date.now() - started }));
     }
 

@@ -4,7 +4,10 @@
  */
 import * as k8s from "@kubernetes/client-node";
 import YAML from "yaml";
+import type Docker from "dockerode";
 import {
+  BRIDGE_CRD_NAME,
+  IMAGE_IDS_ANNOTATION,
   COMPONENT_LABEL,
   CONNECTION_CRD_NAME,
   NAMESPACE,
@@ -27,6 +30,8 @@ export interface InstallSettings {
   nodePort?: number;
   serviceType?: "NodePort" | "LoadBalancer";
   mtu?: number;
+  /** Docker image ids of the product images (see imageIds in @gefyra/shared's installManifests). */
+  imageIds?: Partial<Record<"operator" | "stowaway" | "carrier", string>>;
 }
 
 export interface InstallOptions extends ClusterOptions, InstallSettings {
@@ -60,6 +65,7 @@ export function renderManifests(settings: InstallSettings = {}): { manifests: Ma
     ...(settings.nodePort ? { nodePort: settings.nodePort } : {}),
     ...(settings.serviceType ? { serviceType: settings.serviceType } : {}),
     ...(settings.mtu ? { mtu: settings.mtu } : {}),
+    ...(settings.imageIds ? { imageIds: settings.imageIds } : {}),
   });
   const yaml = manifests.map((m) => YAML.stringify(m)).join("---\n");
   return { manifests, yaml, images };
@@ -73,13 +79,40 @@ export async function install(options: InstallOptions = {}, onProgress: (p: Inst
   return { ...rendered, applied: true };
 }
 
-/** Whether the cluster side is installed with these images (then `up` skips the install). */
-export async function installedWith(cluster: Cluster, images: ImageRefs): Promise<boolean> {
+/** Docker ids of the product images present locally (a rebuilt image keeps its tag but not its id). */
+export async function localImageIds(docker: Docker, images: ImageRefs): Promise<NonNullable<InstallSettings["imageIds"]>> {
+  const ids: NonNullable<InstallSettings["imageIds"]> = {};
+  for (const name of ["operator", "stowaway", "carrier"] as const) {
+    const id = await docker
+      .getImage(images[name])
+      .inspect()
+      .then((i) => i.Id.replace(/^sha256:/, "").slice(0, 16))
+      .catch(() => undefined);
+    if (id) ids[name] = id;
+  }
+  return ids;
+}
+
+/** Whether the cluster side is installed as rendered (images, image ids, CRDs); then `up` skips the install. */
+export async function installedWith(cluster: Cluster, rendered: { manifests: Manifest[]; images: ImageRefs }): Promise<boolean> {
+  const { images } = rendered;
+  const annotationOf = (name: string) =>
+    (rendered.manifests.find((m) => m.kind === "Deployment" && m.metadata.name === name) as { spec?: { template?: { metadata?: { annotations?: Record<string, string> } } } } | undefined)?.spec
+      ?.template?.metadata?.annotations?.[IMAGE_IDS_ANNOTATION];
   try {
     await cluster.ext.readCustomResourceDefinition({ name: CONNECTION_CRD_NAME });
+    await cluster.ext.readCustomResourceDefinition({ name: BRIDGE_CRD_NAME });
     const op = await cluster.apps.readNamespacedDeployment({ namespace: NAMESPACE, name: OPERATOR_NAME });
     const sw = await cluster.apps.readNamespacedDeployment({ namespace: NAMESPACE, name: STOWAWAY_NAME });
-    return op.spec?.template.spec?.containers[0]?.image === images.operator && sw.spec?.template.spec?.containers[0]?.image === images.stowaway;
+    const sameIds = (d: k8s.V1Deployment, name: string) => annotationOf(name) === d.spec?.template.metadata?.annotations?.[IMAGE_IDS_ANNOTATION];
+    const carrierEnv = op.spec?.template.spec?.containers[0]?.env?.find((e) => e.name === "GEFYRA_CARRIER_IMAGE")?.value;
+    return (
+      op.spec?.template.spec?.containers[0]?.image === images.operator &&
+      sw.spec?.template.spec?.containers[0]?.image === images.stowaway &&
+      carrierEnv === images.carrier &&
+      sameIds(op, OPERATOR_NAME) &&
+      sameIds(sw, STOWAWAY_NAME)
+    );
   } catch (error) {
     if (isNotFound(error)) return false;
     throw apiError(error, "read the gefyra-ts installation", cluster);
