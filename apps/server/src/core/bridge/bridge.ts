@@ -242,6 +242,32 @@ export function watchBridges(options: ClusterOptions & { connection?: string }, 
   };
 }
 
+/**
+ * Removes bridges (of one connection, or all) and waits until their pods are restored; used by
+ * `down` and `uninstall` so nothing is left pointing at a local container that is going away.
+ * When no operator answers within the budget, the finalizers are dropped so nothing hangs.
+ */
+export async function removeBridgesOf(cluster: Cluster, connection: string | undefined, onProgress: (message: string) => void, timeoutMs = 90_000): Promise<number> {
+  const all = (await listBridgeObjects(cluster)).filter((b) => !connection || b.spec.connection === connection);
+  for (const b of all) {
+    onProgress(`removing bridge ${b.metadata.name} (restoring ${b.spec.target.kind}/${b.spec.target.name})`);
+    await cluster.custom.deleteNamespacedCustomObject({ ...group, name: b.metadata.name! }).catch((e: unknown) => {
+      if (!isNotFound(e)) throw apiError(e, `delete bridge ${b.metadata.name}`, cluster);
+    });
+  }
+  const deadline = Date.now() + timeoutMs;
+  for (const b of all) {
+    while ((await readBridge(cluster, b.metadata.name!)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+    if (await readBridge(cluster, b.metadata.name!)) {
+      onProgress(`bridge ${b.metadata.name} was not restored by the operator in time; dropping it (its pods may still run Carrier: delete them to get the original back)`);
+      await cluster.custom
+        .patchNamespacedCustomObject({ ...group, name: b.metadata.name!, body: [{ op: "remove", path: "/metadata/finalizers" }] }, k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.JsonPatch))
+        .catch(() => undefined);
+    }
+  }
+  return all.length;
+}
+
 // ---- helpers ---------------------------------------------------------------------------------
 
 export function defaultBridgeName(local: string, target: string): string {

@@ -410,6 +410,14 @@ export interface DownResult {
 export async function down(options: DownOptions = {}, onProgress: (p: DownProgress) => void = () => undefined): Promise<DownResult> {
   const name = validName(options.name);
   const docker = await connectDocker(options.docker);
+  // bridges first: the workloads are restored while the local side still answers
+  try {
+    const cluster = await connectCluster(options);
+    const { removeBridgesOf } = await import("../bridge/bridge");
+    await removeBridgesOf(cluster, name, (message) => onProgress({ kind: "down", message }));
+  } catch {
+    // an unreachable cluster is reported below, where the Connection is deleted
+  }
   const container = await removeContainer(docker, cargoContainerName(name));
   if (container) onProgress({ kind: "down", message: `removed Cargo ${cargoContainerName(name)}` });
   const network = await removeNetwork(docker, dockerNetworkName(name));
@@ -561,6 +569,8 @@ export async function uninstall(options: ClusterOptions & { docker?: Docker; tim
   const cluster = await connectCluster(options);
   const docker = await connectDocker(options.docker);
   const emit = (message: string) => onProgress({ kind: "uninstall", message });
+  const { removeBridgesOf } = await import("../bridge/bridge");
+  await removeBridgesOf(cluster, undefined, emit);
   const containers = await docker.listContainers({ all: true, filters: { label: [`${PART_OF_LABEL}=${PART_OF}`, `${LOCAL_LABEL_COMPONENT}=cargo`] } });
   for (const c of containers) {
     await removeContainer(docker, c.Id);

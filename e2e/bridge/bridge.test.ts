@@ -1,0 +1,380 @@
+// `gefyra bridge` against the real devcluster, Docker engine and WireGuard tunnel: cluster traffic
+// reaches local containers (all of it, or per developer by header), other traffic keeps reaching
+// the original, a rollout is followed, and unbridge restores every pod exactly.
+import http from "node:http";
+import http2 from "node:http2";
+import { Writable } from "node:stream";
+import * as k8s from "@kubernetes/client-node";
+import WebSocket from "ws";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { NAMESPACE, carrierTokenSecretName, bridgeGroupId } from "@gefyra/shared";
+import { bridge, listBridges, unbridge } from "../../apps/server/src/core/bridge";
+import { down, up } from "../../apps/server/src/core/connection";
+import { removeLocal, runLocal } from "../../apps/server/src/core/run/local-container";
+import { GefyraError } from "../../apps/server/src/core/errors";
+import { clients, ensureFixtureImage, kubeconfigPath, testNamespace, waitFor } from "../support/devcluster";
+
+const NODE_IP = process.env.GEFYRA_E2E_NODE_IP ?? "10.87.0.1";
+
+interface Echo {
+  identity: string;
+  host?: string;
+  user?: string | null;
+  called?: string;
+}
+
+/** GET through the NodePort from this machine; one fresh connection per request. */
+function getViaNodePort(port: number, path: string, headers: Record<string, string> = {}, timeoutMs = 5000): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.get({ host: NODE_IP, port, path, headers, agent: false, timeout: timeoutMs }, (res) => {
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (c: string) => (body += c));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+      res.on("error", reject);
+    });
+    req.on("timeout", () => req.destroy(new Error("timeout")));
+    req.on("error", reject);
+  });
+}
+
+describe("bridges", () => {
+  const { kc, core, apps } = clients();
+  const connection = `e2e-br-${Math.random().toString(36).slice(2, 7)}`;
+  const locals: string[] = [];
+  let ns: Awaited<ReturnType<typeof testNamespace>>;
+  let echo = "";
+  const base = { kubeconfig: kubeconfigPath, connection };
+
+  const exec = (pod: string, command: string[], container?: string): Promise<string> =>
+    new Promise((resolve, reject) => {
+      let out = "";
+      let err = "";
+      const stdout = new Writable({ write: (c: Buffer, _e, cb) => ((out += c.toString()), cb()) });
+      const stderr = new Writable({ write: (c: Buffer, _e, cb) => ((err += c.toString()), cb()) });
+      void new k8s.Exec(kc)
+        .exec(ns.name, pod, container ?? "client", command, stdout, stderr, null, false, (s) => (s.status === "Success" ? resolve(out) : reject(new Error(`${command.join(" ")}: ${s.message ?? ""} ${err}`))))
+        .catch(reject);
+    });
+
+  /** A curl from the client pod inside the cluster. */
+  const curlFromPod = async (url: string, headers: Record<string, string> = {}): Promise<Echo> => {
+    const pod = (await core.listNamespacedPod({ namespace: ns.name, labelSelector: "app=client" })).items.find((p) => p.status?.phase === "Running")!;
+    const args = ["curl", "-fsS", "-m", "5", ...Object.entries(headers).flatMap(([k, v]) => ["-H", `${k}: ${v}`]), url];
+    return JSON.parse(await exec(pod.metadata!.name!, args)) as Echo;
+  };
+
+  const deployEcho = async (name: string, replicas: number, extra: Partial<k8s.V1Container> = {}) => {
+    const labels = { app: name };
+    await apps.createNamespacedDeployment({
+      namespace: ns.name,
+      body: {
+        metadata: { name },
+        spec: {
+          replicas,
+          selector: { matchLabels: labels },
+          template: {
+            metadata: { labels },
+            spec: {
+              terminationGracePeriodSeconds: 2,
+              containers: [
+                {
+                  name: "app",
+                  image: echo,
+                  imagePullPolicy: "IfNotPresent",
+                  ports: [{ containerPort: 8080, name: "http" }],
+                  env: [{ name: "IDENTITY", value: "original" }],
+                  readinessProbe: { httpGet: { path: "/healthz", port: "http" }, periodSeconds: 1 },
+                  ...extra,
+                },
+              ],
+            },
+          },
+        },
+      },
+    });
+    const svc = await core.createNamespacedService({
+      namespace: ns.name,
+      body: { metadata: { name }, spec: { type: "NodePort", selector: labels, ports: [{ port: 8080, targetPort: 8080 }] } },
+    });
+    await waitFor(`${name} ready`, async () => {
+      const d = await apps.readNamespacedDeployment({ name, namespace: ns.name });
+      return (d.status?.readyReplicas ?? 0) >= replicas && (d.status?.updatedReplicas ?? 0) >= replicas;
+    });
+    return svc.spec!.ports![0]!.nodePort!;
+  };
+
+  const podsOf = async (app: string) =>
+    (await core.listNamespacedPod({ namespace: ns.name, labelSelector: `app=${app}` })).items.filter((p) => !p.metadata?.deletionTimestamp);
+
+  /** A pod's spec without what Kubernetes itself manages or defaults per container start. */
+  const comparable = (p: k8s.V1Pod) => ({ name: p.metadata!.name, labels: p.metadata!.labels, annotations: p.metadata!.annotations ?? {}, spec: p.spec });
+
+  const startLocal = async (name: string, identity: string) => {
+    locals.push(name);
+    await runLocal({ name, connection, namespace: ns.name, kubeConfig: kc, image: echo, env: { IDENTITY: identity } });
+  };
+
+  beforeAll(async () => {
+    echo = await ensureFixtureImage("echo");
+    ns = await testNamespace(core, "bridge");
+    const web = await ensureFixtureImage("web");
+    await apps.createNamespacedDeployment({
+      namespace: ns.name,
+      body: {
+        metadata: { name: "client" },
+        spec: {
+          replicas: 1,
+          selector: { matchLabels: { app: "client" } },
+          template: { metadata: { labels: { app: "client" } }, spec: { terminationGracePeriodSeconds: 1, containers: [{ name: "client", image: web, imagePullPolicy: "Never" }] } },
+        },
+      },
+    });
+    await up({ kubeconfig: kubeconfigPath, name: connection });
+    await waitFor("client ready", async () => ((await apps.readNamespacedDeployment({ name: "client", namespace: ns.name })).status?.readyReplicas ?? 0) >= 1);
+  }, 240_000);
+
+  afterAll(async () => {
+    await unbridge({ ...base, all: true }).catch(() => undefined);
+    for (const n of locals) await removeLocal(n).catch(() => undefined);
+    await down({ kubeconfig: kubeconfigPath, name: connection }).catch(() => undefined);
+    await ns?.dispose();
+  }, 240_000);
+
+  it("sends all of a 2-replica Deployment's traffic to the local container, which reaches the cluster mid-request; unbridge restores every pod exactly", async () => {
+    const nodePort = await deployEcho("api", 2);
+    await deployEcho("other", 1, { env: [{ name: "IDENTITY", value: "other" }] });
+    await startLocal("api-local", "local");
+    const before = (await podsOf("api")).map(comparable).sort((a, b) => a.name!.localeCompare(b.name!));
+    const hashBefore = (await podsOf("api"))[0]!.metadata!.labels!["pod-template-hash"];
+    const steps: string[] = [];
+
+    const started = Date.now();
+    const info = await bridge({ ...base, target: "deploy/api", namespace: ns.name, local: "api-local", ports: [{ remote: 8080, local: 8080 }] }, (p) => steps.push(p.step));
+    console.log(`global bridge of 2 replicas active in ${Date.now() - started} ms; steps ${[...new Set(steps)].join(" > ")}`);
+    expect(info.state).toBe("Active");
+    expect(info.pods).toHaveLength(2);
+    expect(steps).toContain("ready");
+
+    // every request, from a pod through the Service and from this machine through the NodePort
+    for (let i = 0; i < 8; i++) expect((await curlFromPod(`http://api.${ns.name}:8080/from-pod/${i}`)).identity).toBe("local");
+    const hosts = new Set<string>();
+    for (let i = 0; i < 8; i++) {
+      const r = await getViaNodePort(nodePort, `/from-host/${i}`);
+      expect(r.status).toBe(200);
+      expect((JSON.parse(r.body) as Echo).identity).toBe("local");
+      hosts.add((JSON.parse(r.body) as Echo).host!);
+    }
+    expect(hosts.size).toBe(1); // one local container answered for both replicas
+    // A -> local -> C: the local container calls another cluster Service while answering
+    const chained = await curlFromPod(`http://api.${ns.name}:8080/call?url=http://other.${ns.name}.svc.cluster.local:8080/c`);
+    expect(chained.identity).toBe("local");
+    expect((JSON.parse(chained.called!) as Echo).identity).toBe("other");
+
+    // while bridged: Carrier runs in place of the container, the template is untouched
+    const bridged = await podsOf("api");
+    expect(bridged.map((p) => p.metadata!.name).sort()).toEqual(before.map((p) => p.name));
+    for (const p of bridged) expect(p.spec!.containers[0]!.image).toMatch(/carrier/);
+    expect(bridged[0]!.metadata!.labels!["pod-template-hash"]).toBe(hashBefore);
+    const listed = await listBridges(base);
+    expect(listed.map((b) => `${b.name}:${b.state}`)).toContain(`${info.name}:Active`);
+
+    // Carrier's records: on its own authenticated port, reached through the tunnel from the local side
+    const token = Buffer.from(
+      (await core.readNamespacedSecret({ namespace: NAMESPACE, name: carrierTokenSecretName(bridgeGroupId({ namespace: ns.name, kind: "deployment", name: "api", container: "app" })) })).data!.token!,
+      "base64",
+    ).toString();
+    const podIp = bridged[0]!.status!.podIP!;
+    const { execFile } = await import("node:child_process");
+    const curlLocal = (args: string[]) =>
+      new Promise<string>((resolve, reject) => execFile("docker", ["exec", "api-local", "curl", "-sS", "-m", "5", ...args], (e, out) => (e ? reject(e) : resolve(out))));
+    expect(await curlLocal(["-o", "/dev/null", "-w", "%{http_code}", `http://${podIp}:8999/records`])).toBe("401");
+    const records = JSON.parse(await curlLocal(["-H", `Authorization: Bearer ${token}`, `http://${podIp}:8999/records?since=0`])) as { entries: Array<{ path?: string; route?: string; status?: number }> };
+    expect(records.entries.some((e) => JSON.stringify(e).includes("/from-"))).toBe(true);
+
+    const t0 = Date.now();
+    const removed = await unbridge({ ...base, name: info.name });
+    console.log(`unbridge to restored in ${Date.now() - t0} ms`);
+    expect(removed.removed).toEqual([info.name]);
+    await waitFor("original answers again", async () => {
+      const r = await getViaNodePort(nodePort, "/after");
+      return (JSON.parse(r.body) as Echo).identity === "original";
+    }, 30_000);
+    for (let i = 0; i < 4; i++) expect((await curlFromPod(`http://api.${ns.name}:8080/after/${i}`)).identity).toBe("original");
+    const after = (await podsOf("api")).map(comparable).sort((a, b) => a.name!.localeCompare(b.name!));
+    expect(after).toEqual(before);
+    expect((await podsOf("api"))[0]!.metadata!.labels!["pod-template-hash"]).toBe(hashBefore);
+    expect((await listBridges(base)).length).toBe(0);
+    const shadow = await apps.readNamespacedDeployment({ namespace: ns.name, name: "api-gefyra-shadow" }).then(() => "exists", () => "gone");
+    expect(shadow).toBe("gone");
+  }, 240_000);
+
+  it("gives two developers their own requests by header (also WebSocket and gRPC over h2c); everyone else gets the original; overlaps are refused", async () => {
+    // a custom command (node …) that Carrier's launcher stands in for
+    const nodePort = await deployEcho("shop", 2, { command: ["node", "/app/server.js"] });
+    await startLocal("alice", "alice");
+    await startLocal("bob", "bob");
+    const a = await bridge({ ...base, name: "alice-shop", target: "deploy/shop/app", namespace: ns.name, local: "alice", ports: [{ remote: 8080, local: 8080 }], match: [{ kind: "header", name: "x-user", op: "exact", value: "alice" }] });
+    const b = await bridge({ ...base, name: "bob-shop", target: "deploy/shop", namespace: ns.name, local: "bob", ports: [{ remote: 8080, local: 8080 }], match: [{ kind: "header", name: "x-user", op: "exact", value: "bob" }] });
+    expect(a.state).toBe("Active");
+    expect(b.shadow).toBe("shop-gefyra-shadow");
+
+    for (let i = 0; i < 4; i++) {
+      expect((await curlFromPod(`http://shop.${ns.name}:8080/p`, { "x-user": "alice" })).identity).toBe("alice");
+      expect((await curlFromPod(`http://shop.${ns.name}:8080/p`, { "x-user": "bob" })).identity).toBe("bob");
+      expect((await curlFromPod(`http://shop.${ns.name}:8080/p`)).identity).toBe("original");
+      expect((await curlFromPod(`http://shop.${ns.name}:8080/p`, { "x-user": "carol" })).identity).toBe("original");
+      const viaNodePort = JSON.parse((await getViaNodePort(nodePort, "/n", { "x-user": "alice" })).body) as Echo;
+      expect(viaNodePort.identity).toBe("alice");
+    }
+
+    // WebSocket through the bridge
+    const first = await new Promise<string>((resolve, reject) => {
+      const ws = new WebSocket(`ws://${NODE_IP}:${nodePort}/ws`, { headers: { "x-user": "alice" } });
+      ws.once("message", (m: Buffer) => {
+        resolve(m.toString());
+        ws.close();
+      });
+      ws.once("error", reject);
+    });
+    expect(first).toBe("alice");
+
+    // a gRPC-shaped unary call over h2c through the bridge
+    const grpc = await new Promise<{ body: string; status: string | undefined }>((resolve, reject) => {
+      const client = http2.connect(`http://${NODE_IP}:${nodePort}`);
+      client.on("error", reject);
+      const msg = Buffer.from("hi");
+      const frame = Buffer.concat([Buffer.from([0, 0, 0, 0, msg.length]), msg]);
+      const req = client.request({ ":method": "POST", ":path": "/echo.Echo/Say", "content-type": "application/grpc", te: "trailers", "x-user": "bob" });
+      const chunks: Buffer[] = [];
+      let status: string | undefined;
+      req.on("data", (c: Buffer) => chunks.push(c));
+      req.on("trailers", (t) => (status = String(t["grpc-status"])));
+      req.on("end", () => {
+        client.close();
+        resolve({ body: Buffer.concat(chunks).subarray(5).toString(), status });
+      });
+      req.on("error", reject);
+      req.end(frame);
+    });
+    expect(grpc).toEqual({ body: "bob:hi", status: "0" });
+
+    // overlapping rules are refused, naming the other bridge
+    const overlap = await bridge({ ...base, name: "carol-shop", target: "deploy/shop", namespace: ns.name, local: "alice", ports: [{ remote: 8080, local: 8080 }], match: [{ kind: "header", name: "x-user", op: "prefix", value: "ali" }] }).catch((e: unknown) => e);
+    expect(overlap).toBeInstanceOf(GefyraError);
+    expect((overlap as GefyraError).message).toContain("alice-shop");
+
+    // bob leaves: alice keeps her requests, bob's go to the original
+    await unbridge({ ...base, name: "bob-shop" });
+    expect((await curlFromPod(`http://shop.${ns.name}:8080/p`, { "x-user": "bob" })).identity).toBe("original");
+    expect((await curlFromPod(`http://shop.${ns.name}:8080/p`, { "x-user": "alice" })).identity).toBe("alice");
+    await unbridge({ ...base, name: "alice-shop" });
+    expect((await curlFromPod(`http://shop.${ns.name}:8080/p`, { "x-user": "alice" })).identity).toBe("original");
+    await waitFor("shadow removed", async () => apps.readNamespacedDeployment({ namespace: ns.name, name: "shop-gefyra-shadow" }).then(() => false, () => true), 30_000);
+  }, 300_000);
+
+  it("re-establishes a bridge on the replicas of a rollout", async () => {
+    const nodePort = await deployEcho("roll", 2);
+    await startLocal("roll-local", "local");
+    await bridge({ ...base, name: "roll", target: "deploy/roll", namespace: ns.name, local: "roll-local", ports: [{ remote: 8080, local: 8080 }] });
+    const oldPods = (await podsOf("roll")).map((p) => p.metadata!.name);
+    const restartedAt = Date.now();
+    await apps.patchNamespacedDeployment(
+      { namespace: ns.name, name: "roll", body: { spec: { template: { metadata: { annotations: { "kubectl.kubernetes.io/restartedAt": new Date().toISOString() } } } } } },
+      k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch),
+    );
+    await waitFor(
+      "new replicas bridged",
+      async () => {
+        const pods = await podsOf("roll");
+        const fresh = pods.filter((p) => !oldPods.includes(p.metadata!.name));
+        return pods.length === 2 && fresh.length === 2 && fresh.every((p) => p.spec!.containers[0]!.image!.includes("carrier") && p.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True"));
+      },
+      90_000,
+      500,
+    );
+    console.log(`rollout of 2 replicas re-bridged ${Date.now() - restartedAt} ms after the restart`);
+    for (let i = 0; i < 6; i++) expect((JSON.parse((await getViaNodePort(nodePort, `/r${i}`)).body) as Echo).identity).toBe("local");
+    await unbridge({ ...base, name: "roll" });
+    for (const p of await podsOf("roll")) expect(p.spec!.containers[0]!.image).toBe(echo);
+  }, 240_000);
+
+  it("loses no request of everyone else while a personal bridge is created and removed on 2 replicas", async () => {
+    const nodePort = await deployEcho("steady", 2);
+    await startLocal("steady-local", "local");
+    let stop = false;
+    const counts = { ok: 0, original: 0, failed: 0, errors: [] as string[] };
+    // bounded: at most 3000 requests and 120 s
+    const deadline = Date.now() + 120_000;
+    const loop = (async () => {
+      for (let i = 0; i < 3000 && !stop && Date.now() < deadline; i++) {
+        try {
+          const r = await getViaNodePort(nodePort, `/steady/${i}`);
+          if (r.status === 200) {
+            counts.ok++;
+            if ((JSON.parse(r.body) as Echo).identity === "original") counts.original++;
+          } else {
+            counts.failed++;
+            counts.errors.push(`HTTP ${r.status}`);
+          }
+        } catch (e) {
+          counts.failed++;
+          counts.errors.push((e as Error).message);
+        }
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    })();
+    await new Promise((r) => setTimeout(r, 1000));
+    await bridge({ ...base, name: "steady", target: "deploy/steady", namespace: ns.name, local: "steady-local", ports: [{ remote: 8080, local: 8080 }], match: [{ kind: "header", name: "x-user", op: "exact", value: "me" }] });
+    expect(JSON.parse((await getViaNodePort(nodePort, "/mine", { "x-user": "me" })).body)).toMatchObject({ identity: "local" });
+    await unbridge({ ...base, name: "steady" });
+    await new Promise((r) => setTimeout(r, 1000));
+    stop = true;
+    await loop;
+    console.log(`non-bridged requests through create+delete of a personal bridge: ${counts.ok} ok, ${counts.failed} failed${counts.errors.length ? ` (${[...new Set(counts.errors)].join("; ")})` : ""}`);
+    expect(counts.ok).toBeGreaterThan(50);
+    expect(counts.original).toBe(counts.ok);
+    expect(counts.failed).toBe(0);
+  }, 300_000);
+
+  it("refuses what cannot be bridged with a sentence that says why and what to do", async () => {
+    await startLocal("err-local", "local");
+    const attempt = (over: Partial<Parameters<typeof bridge>[0]>) =>
+      bridge({ ...base, target: "deploy/api", namespace: ns.name, local: "err-local", ports: [{ remote: 8080, local: 8080 }], ...over }).then(
+        () => new GefyraError("UNEXPECTED", "it was bridged"),
+        (e: unknown) => e as GefyraError,
+      );
+    expect((await attempt({ target: "deploy/nope" })).message).toMatch(/not found in namespace/);
+    expect((await attempt({ ports: [{ remote: 9999, local: 8080 }] })).message).toMatch(/does not declare port 9999: its ports are 8080/);
+    expect((await attempt({ local: "no-such-container" })).message).toMatch(/no local container named no-such-container/);
+    const regex = await attempt({ match: [{ kind: "path", op: "regex", value: "^(a+)\\1$" }] });
+    expect(regex.code).toBe("RULE_UNSAFE");
+    // two containers: the name must be given, with the choices listed
+    await apps.createNamespacedDeployment({
+      namespace: ns.name,
+      body: {
+        metadata: { name: "duo" },
+        spec: {
+          replicas: 1,
+          selector: { matchLabels: { app: "duo" } },
+          template: {
+            metadata: { labels: { app: "duo" } },
+            spec: { containers: [{ name: "a", image: echo, ports: [{ containerPort: 8080 }] }, { name: "b", image: echo, env: [{ name: "PORT", value: "9090" }], ports: [{ containerPort: 9090 }] }] },
+          },
+        },
+      },
+    });
+    await waitFor("duo ready", async () => ((await apps.readNamespacedDeployment({ name: "duo", namespace: ns.name })).status?.readyReplicas ?? 0) >= 1);
+    expect((await attempt({ target: "deploy/duo" })).message).toMatch(/choices: a, b/);
+    // a rollout in progress
+    await apps.patchNamespacedDeployment(
+      { namespace: ns.name, name: "duo", body: { spec: { template: { metadata: { annotations: { restarted: String(Date.now()) } } } } } },
+      k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch),
+    );
+    expect((await attempt({ target: "deploy/duo/a" })).code).toMatch(/ROLLOUT_IN_PROGRESS|WORKLOAD_NOT_READY/);
+    // a stopped local container
+    await new Promise<void>((resolve, reject) => import("node:child_process").then(({ execFile }) => execFile("docker", ["stop", "-t", "1", "err-local"], (e) => (e ? reject(e) : resolve()))));
+    expect((await attempt({})).code).toBe("LOCAL_NOT_RUNNING");
+    expect(await listBridges(base)).toEqual([]);
+  }, 240_000);
+});
