@@ -5,6 +5,9 @@
  * Route changes swap one compiled table; every new request, stream and connection reads the table
  * at that moment, so changes apply at once without dropping keep-alive connections (already
  * established raw TCP and WebSocket connections keep their destination). Decision 0010.
+ *
+ * `reconfigure` (what `carrier apply` does to a running Carrier, decision 0018) changes the listen
+ * ports, the routes and the control token live; the rest of the configuration is fixed at start.
  */
 import { readFileSync, stat, statSync, type Stats } from "node:fs";
 import type http from "node:http";
@@ -30,13 +33,25 @@ export interface CarrierOptions {
 
 export type SetRoutesError = RouteError | { code: "ROUTES_REVISION_MISMATCH"; message: string };
 export type SetRoutesResult = { ok: true; revision: number; routes: RouteTable } | { ok: false; error: SetRoutesError };
+export type ReconfigureError = RouteError | { code: "CONFIG_FIXED" | "LISTEN_FAILED"; message: string };
+export type ReconfigureResult = { ok: true; revision: number; ports: number[] } | { ok: false; error: ReconfigureError };
+
+/** One listening workload port and the connections it accepted. */
+interface PortListener {
+  server: net.Server;
+  sockets: Set<net.Socket>;
+  /** closing: removed by a reconfigure, so no new requests on its keep-alive connections. */
+  flags: { closing: boolean };
+}
 
 export class Carrier {
   readonly recorder: Recorder;
   readonly log: Logger;
   private table!: CompiledRouteTable;
   private revisionNo = 0;
-  private readonly listeners: net.Server[] = [];
+  private cfg: CarrierConfig;
+  private token: string;
+  private readonly listeners = new Map<number, PortListener>();
   /** HTTP/1 connections and their requests in flight (-1: upgraded, never idle). */
   private readonly http1Active = new Map<net.Socket, number>();
   private readonly h2Sessions = new Set<Http2Session>();
@@ -44,17 +59,16 @@ export class Carrier {
   private readonly h2 = new H2Pool();
   private control: http.Server | undefined;
   private closeControl: (() => void) | undefined;
+  private dropConsumers: (() => void) | undefined;
   private watchTimer: NodeJS.Timeout | undefined;
   private lastRoutesStat: string | undefined;
   private closed = false;
   private readonly empty = new Map<number, CompiledPort>();
   private readonly pools: UpstreamPools;
 
-  private constructor(
-    readonly config: CarrierConfig,
-    private readonly token: string,
-    log: Logger,
-  ) {
+  private constructor(config: CarrierConfig, token: string, log: Logger) {
+    this.cfg = config;
+    this.token = token;
     this.log = log;
     this.recorder = new Recorder(config.records);
     this.pools = new UpstreamPools(config.connectTimeoutMs);
@@ -63,35 +77,46 @@ export class Carrier {
   /** Validate the initial routes, listen on every port and the control port. */
   static async start(opts: CarrierOptions): Promise<Carrier> {
     const c = new Carrier(opts.config, opts.token, opts.log ?? silentLogger);
-    let initial: unknown = c.config.routes;
-    if (c.config.routesFile) {
+    let initial: unknown = c.cfg.routes;
+    if (c.cfg.routesFile) {
       try {
-        c.lastRoutesStat = statKey(statSync(c.config.routesFile));
-        initial = c.readRoutesFile(c.config.routesFile);
+        c.lastRoutesStat = statKey(statSync(c.cfg.routesFile));
+        initial = c.readRoutesFile(c.cfg.routesFile);
       } catch (e) {
-        throw new Error(`Carrier cannot start: cannot read the routes file ${c.config.routesFile}: ${errorText(e)}`);
+        throw new Error(`Carrier cannot start: cannot read the routes file ${c.cfg.routesFile}: ${errorText(e)}`);
       }
     }
-    const r = c.setRoutes(initial ?? { ports: [] }, { source: c.config.routesFile ? `file ${c.config.routesFile}` : "config" });
+    const r = c.setRoutes(initial ?? { ports: [] }, { source: c.cfg.routesFile ? `file ${c.cfg.routesFile}` : "config" });
     if (!r.ok) throw new Error(`Carrier cannot start: ${r.error.message}`);
     try {
-      for (const port of c.config.listen.ports) await c.listen(port);
-      const control = createControlServer(c, c.token);
+      for (const port of c.cfg.listen.ports) await c.listen(port);
+      const control = createControlServer(c, () => c.token);
       c.control = control.server;
       c.closeControl = control.close;
-      await listenOn(control.server, c.config.control.port, c.config.control.host);
+      c.dropConsumers = control.dropConsumers;
+      await listenOn(control.server, c.cfg.control.port, c.cfg.control.host);
     } catch (e) {
       await c.close();
       throw e;
     }
-    if (c.config.routesFile) c.watch(c.config.routesFile);
+    if (c.cfg.routesFile) c.watch(c.cfg.routesFile);
     c.log("info", "carrier started", {
-      ports: c.config.listen.ports,
+      ports: c.cfg.listen.ports,
       controlPort: c.controlPort,
       revision: c.revisionNo,
-      recording: c.config.records.enabled,
+      recording: c.cfg.records.enabled,
     });
     return c;
+  }
+
+  /** The configuration in force (listen.ports and routes change with reconfigure; routes also with setRoutes). */
+  get config(): CarrierConfig {
+    return this.cfg;
+  }
+
+  /** The workload ports Carrier listens on now. */
+  get ports(): number[] {
+    return this.cfg.listen.ports.filter((p) => this.listeners.has(p));
   }
 
   get controlPort(): number {
@@ -119,31 +144,65 @@ export class Carrier {
         error: { code: "ROUTES_REVISION_MISMATCH", message: `the route table is at revision ${this.revisionNo}, not ${opts.ifRevision}; GET /routes and retry` },
       };
     }
-    const r = compileRouteTable(input);
+    const r = compileFor(input, this.cfg.listen.ports);
     if (!r.ok) return r;
-    const listening = new Set(this.config.listen.ports);
-    const stray = r.value.table.ports.find((p) => !listening.has(p.port));
-    if (stray) {
-      return {
-        ok: false,
-        error: {
-          code: "ROUTES_INVALID",
-          message: `the route table names port ${stray.port}, which Carrier does not listen on (it listens on ${this.config.listen.ports.join(", ")}); routes can only be set for those ports`,
-          port: stray.port,
-        },
-      };
-    }
-    this.table = r.value;
+    this.install(r.value, opts.source ?? "api");
+    return { ok: true, revision: this.revisionNo, routes: r.value.table };
+  }
+
+  private install(table: CompiledRouteTable, source: string): void {
+    this.table = table;
     this.revisionNo++;
-    const destinations = r.value.table.ports.flatMap((p) => [...(p.original ? [p.original] : []), ...p.bridges.map((b) => b.local)]);
+    const destinations = table.table.ports.flatMap((p) => [...(p.original ? [p.original] : []), ...p.bridges.map((b) => b.local)]);
     this.pools.retain(destinations);
     this.h2.retain(destinations);
     this.log("info", "routes applied", {
       revision: this.revisionNo,
-      source: opts.source ?? "api",
-      ports: r.value.table.ports.map((p) => ({ port: p.port, mode: p.mode, bridges: p.bridges.map((b) => b.name), original: Boolean(p.original) })),
+      source,
+      ports: table.table.ports.map((p) => ({ port: p.port, mode: p.mode, bridges: p.bridges.map((b) => b.name), original: Boolean(p.original) })),
     });
-    return { ok: true, revision: this.revisionNo, routes: r.value.table };
+  }
+
+  /**
+   * Move to a new configuration while running: validate its routes against its listen ports, listen
+   * on the ports it adds, swap the route table (the next request on every connection uses it), stop
+   * listening on the ports it drops (their idle connections close at once, the rest within
+   * shutdownGraceMs) and take the new token. All or nothing: on any error nothing changed.
+   * Everything else in the configuration (control, records, timeouts, routesFile…) is fixed at start.
+   */
+  async reconfigure(next: CarrierConfig, token: string, opts: { source?: string } = {}): Promise<ReconfigureResult> {
+    const fixed = firstDifference(withoutLive(this.cfg), withoutLive(next));
+    if (fixed !== undefined) {
+      return {
+        ok: false,
+        error: {
+          code: "CONFIG_FIXED",
+          message: `${fixed} cannot change while Carrier runs (only listen.ports, routes and the token do); apply the running value, or restart the container to start over`,
+        },
+      };
+    }
+    const r = compileFor(next.routes, next.listen.ports);
+    if (!r.ok) return r;
+    const added = next.listen.ports.filter((p) => !this.listeners.has(p));
+    const removed = [...this.listeners.keys()].filter((p) => !next.listen.ports.includes(p));
+    for (const [i, port] of added.entries()) {
+      try {
+        await this.listen(port);
+      } catch (e) {
+        for (const p of added.slice(0, i)) void this.closePort(p, 0);
+        return { ok: false, error: { code: "LISTEN_FAILED", message: errorText(e) } };
+      }
+    }
+    this.cfg = next;
+    this.install(r.value, opts.source ?? "apply");
+    for (const p of removed) void this.closePort(p, next.shutdownGraceMs);
+    if (token !== this.token) {
+      this.token = token;
+      this.dropConsumers?.();
+      this.log("info", "control token replaced; records streams must reconnect with the new one");
+    }
+    if (added.length || removed.length) this.log("info", "listen ports changed", { ports: this.ports, added, removed });
+    return { ok: true, revision: this.revisionNo, ports: this.ports };
   }
 
   private portRoutes(port: number): CompiledPort {
@@ -159,18 +218,20 @@ export class Carrier {
       listenPort: port,
       routes: () => this.portRoutes(port),
       recorder: this.recorder,
-      recording: this.config.records.enabled,
-      redact: redactionSet(this.config.records.redactHeaders),
-      bodyCap: this.config.records.bodyCapBytes,
-      routeHeader: this.config.routeHeader,
-      connectTimeoutMs: this.config.connectTimeoutMs,
+      recording: this.cfg.records.enabled,
+      redact: redactionSet(this.cfg.records.redactHeaders),
+      bodyCap: this.cfg.records.bodyCapBytes,
+      routeHeader: this.cfg.routeHeader,
+      connectTimeoutMs: this.cfg.connectTimeoutMs,
       pools: this.pools,
       log: this.log,
     };
+    const sockets = new Set<net.Socket>();
+    const flags = { closing: false };
     const http1 = createHttp1Server(ctx);
     http1.on("request", (req: http.IncomingMessage, res: http.ServerResponse) => {
       const socket = req.socket;
-      if (this.closed) res.setHeader("connection", "close");
+      if (this.closed || flags.closing) res.setHeader("connection", "close");
       this.http1Active.set(socket, (this.http1Active.get(socket) ?? 0) + 1);
       res.once("close", () => {
         const n = this.http1Active.get(socket);
@@ -186,11 +247,15 @@ export class Carrier {
     // noDelay as node:http's own servers do: responses must not wait for Nagle + delayed ACKs
     const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
       this.sockets.add(socket);
-      socket.once("close", () => this.sockets.delete(socket));
+      sockets.add(socket);
+      socket.once("close", () => {
+        this.sockets.delete(socket);
+        sockets.delete(socket);
+      });
       socket.on("error", () => {});
       const routes = ctx.routes();
       if (routes.mode === "tcp") return pipeTcp(ctx, socket, routeConnection(routes), null);
-      sniff(socket, this.config.sniffTimeoutMs, (protocol, first) => {
+      sniff(socket, this.cfg.sniffTimeoutMs, (protocol, first) => {
         const now = ctx.routes();
         const p = protocol === "tcp" && now.mode === "http" ? "http1" : protocol;
         if (p === "tcp") return pipeTcp(ctx, socket, routeConnection(now), first);
@@ -203,8 +268,29 @@ export class Carrier {
         socket.resume();
       });
     });
-    this.listeners.push(server);
-    await listenOn(server, port, this.config.listen.host);
+    await listenOn(server, port, this.cfg.listen.host);
+    if (this.closed) {
+      server.close();
+      throw new Error("Carrier is stopping");
+    }
+    this.listeners.set(port, { server, sockets, flags });
+  }
+
+  /** Stop listening on one port; its idle HTTP/1 connections close at once, the rest after graceMs. */
+  private async closePort(port: number, graceMs: number): Promise<void> {
+    const l = this.listeners.get(port);
+    if (!l) return;
+    this.listeners.delete(port);
+    l.flags.closing = true;
+    const closed = new Promise<void>((resolve) => l.server.close(() => resolve()));
+    const deadline = Date.now() + graceMs;
+    for (;;) {
+      for (const s of l.sockets) if (this.http1Active.get(s) === 0) s.destroy();
+      if (l.sockets.size === 0 || Date.now() >= deadline) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    for (const s of l.sockets) s.destroy();
+    await closed;
   }
 
   private readRoutesFile(path: string): unknown {
@@ -249,7 +335,8 @@ export class Carrier {
   async close(opts: { graceMs?: number } = {}): Promise<void> {
     this.closed = true;
     if (this.watchTimer) clearInterval(this.watchTimer);
-    const closing = this.listeners.map((s) => new Promise<void>((resolve) => s.close(() => resolve())));
+    const closing = [...this.listeners.values()].map((l) => new Promise<void>((resolve) => l.server.close(() => resolve())));
+    this.listeners.clear();
     const deadline = Date.now() + (opts.graceMs ?? 0);
     for (const session of this.h2Sessions) session.close();
     while (this.sockets.size > 0 && Date.now() < deadline) {
@@ -266,6 +353,52 @@ export class Carrier {
     this.recorder.close();
     await Promise.all(closing);
   }
+}
+
+/** Compile a route table and check that it names only ports in `listening`. */
+export function compileFor(input: unknown, listening: readonly number[]): { ok: true; value: CompiledRouteTable } | { ok: false; error: RouteError } {
+  const r = compileRouteTable(input);
+  if (!r.ok) return r;
+  const stray = r.value.table.ports.find((p) => !listening.includes(p.port));
+  if (stray) {
+    return {
+      ok: false,
+      error: {
+        code: "ROUTES_INVALID",
+        message: `the route table names port ${stray.port}, which Carrier does not listen on (it listens on ${listening.join(", ")}); routes can only be set for those ports (add it to listen.ports)`,
+        port: stray.port,
+      },
+    };
+  }
+  return r;
+}
+
+/** The configuration minus what reconfigure may change (and control.tokenFile, unused once running). */
+function withoutLive(c: CarrierConfig): unknown {
+  const { routes: _routes, listen, control, ...rest } = c;
+  const { tokenFile: _tokenFile, ...controlRest } = control;
+  return { ...rest, listen: { host: listen.host }, control: controlRest };
+}
+
+/** The dotted path of the first place where two JSON-like values differ, or undefined. */
+export function firstDifference(a: unknown, b: unknown, path = ""): string | undefined {
+  if (Object.is(a, b)) return undefined;
+  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null || Array.isArray(a) !== Array.isArray(b)) return path || "the configuration";
+  if (Array.isArray(a) && Array.isArray(b)) {
+    if (a.length !== b.length) return path || "the configuration";
+    for (let i = 0; i < a.length; i++) {
+      const d = firstDifference(a[i], b[i], `${path}[${i}]`);
+      if (d !== undefined) return d;
+    }
+    return undefined;
+  }
+  const ao = a as Record<string, unknown>;
+  const bo = b as Record<string, unknown>;
+  for (const k of new Set([...Object.keys(ao), ...Object.keys(bo)])) {
+    const d = firstDifference(ao[k], bo[k], path ? `${path}.${k}` : k);
+    if (d !== undefined) return d;
+  }
+  return undefined;
 }
 
 function statKey(st: Stats): string {

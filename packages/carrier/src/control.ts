@@ -21,9 +21,19 @@ import type { Carrier } from "./carrier";
 
 const MAX_BODY = 1024 * 1024;
 
-export function createControlServer(carrier: Carrier, token: string): { server: http.Server; close: () => void } {
-  const expected = digest(token);
+/**
+ * `token()` is read on every request: `carrier apply` may rotate it while Carrier runs.
+ * `dropConsumers()` closes every records stream (after a rotation: they were let in with the old token).
+ */
+export function createControlServer(carrier: Carrier, token: () => string): { server: http.Server; close: () => void; dropConsumers: () => void } {
+  let expectedFor = "";
+  let expected = digest("");
   const authorized = (req: IncomingMessage): boolean => {
+    const current = token();
+    if (current !== expectedFor) {
+      expected = digest(current);
+      expectedFor = current;
+    }
     const h = req.headers.authorization ?? "";
     const m = /^Bearer\s+(.+)$/i.exec(h);
     return m !== null && timingSafeEqual(digest(m[1]!.trim()), expected);
@@ -84,6 +94,9 @@ export function createControlServer(carrier: Carrier, token: string): { server: 
       clearInterval(pinger);
       for (const ws of wss.clients) ws.terminate();
       wss.close();
+    },
+    dropConsumers: () => {
+      for (const ws of wss.clients) ws.close(1008, "the control token changed; reconnect with the new one");
     },
   };
 }

@@ -1,38 +1,110 @@
 /**
  * Carrier's entrypoint (the image runs the esbuild bundle of this file).
  *
- *   carrier           start from CARRIER_CONFIG / CARRIER_CONFIG_JSON and CARRIER_TOKEN(_FILE)
- *   carrier probe     exit 0 when this pod's Carrier answers GET /healthz on its control port
- *                     (what an operator can put in place of an exec probe; docs/carrier.md)
+ *   carrier [run]            start: from CARRIER_CONFIG / CARRIER_CONFIG_JSON and CARRIER_TOKEN(_FILE)
+ *                            when set, else in standby until `carrier apply` (docs/carrier.md)
+ *   carrier launch NAME [N]  the same, as the container's main process started through the launcher
+ *                            installed as NAME (the pod's command; its N arguments are not Carrier's)
+ *   carrier apply            configure this container's Carrier: stdin {"config": …, "token": "…"}
+ *   carrier status           this container's Carrier as one JSON line
+ *   carrier probe            exit 0 when this container's Carrier is configured and answers GET /healthz
+ *                            on its control port (what an operator can put in place of an exec probe)
+ *   carrier launch-role PID  "main" or "exec": whether PID is its container's main process (launch.ts)
+ *   carrier install-launchers   image build step: the launcher under every name and path
  */
-import http from "node:http";
+import { readFileSync } from "node:fs";
+import {
+  CARRIER_LAUNCH_NAMES,
+  CARRIER_LAUNCH_PATHS,
+  CARRIER_LAUNCHER_PATH,
+  CARRIER_SHIM_DIR,
+} from "../../shared/src/carrier-launch";
 import { Carrier } from "./carrier";
+import { applyCommand, EXIT, probeCommand, statusCommand, type CliIO } from "./cli";
 import { ConfigError, loadFromEnv, parseConfig } from "./config";
+import { containerRole, installLaunchers } from "./launch";
 import { errorText, jsonLogger } from "./log";
+import { CarrierRuntime } from "./runtime";
 
 const log = jsonLogger();
 
+const io: CliIO = {
+  readStdin: async () => {
+    if (process.stdin.isTTY) return undefined;
+    const chunks: Buffer[] = [];
+    for await (const c of process.stdin as AsyncIterable<Buffer>) chunks.push(c);
+    return Buffer.concat(chunks).toString("utf8");
+  },
+  out: (line) => process.stdout.write(`${line}\n`),
+  err: (line) => process.stderr.write(`${line}\n`),
+};
+
+const USAGE = "usage: carrier [run] | apply | status | probe | launch NAME [N] | launch-role PID | install-launchers";
+
 async function main(argv: string[]): Promise<number> {
-  if (argv[0] === "probe") return probe();
-  if (argv[0] && argv[0] !== "run") {
-    log("error", `unknown command '${argv[0]}'; usage: carrier [run|probe]`);
-    return 2;
+  switch (argv[0]) {
+    case undefined:
+    case "run":
+      return serve();
+    case "launch":
+      return serve({ standingInFor: argv[1] ?? "?", args: Number(argv[2] ?? 0) });
+    case "apply":
+      return applyCommand(io);
+    case "status":
+      return statusCommand(io);
+    case "probe":
+      return probeCommand(io, envControlPort);
+    case "launch-role": {
+      const pid = Number(argv[1]);
+      if (!Number.isInteger(pid) || pid < 1) {
+        io.err("carrier launch-role: give the PID to decide for, e.g. carrier launch-role $$");
+        return EXIT.usage;
+      }
+      io.out(containerRole(pid));
+      return EXIT.ok;
+    }
+    case "install-launchers": {
+      const made = installLaunchers({ launcher: CARRIER_LAUNCHER_PATH, shimDir: CARRIER_SHIM_DIR, names: CARRIER_LAUNCH_NAMES, paths: CARRIER_LAUNCH_PATHS });
+      io.out(`installed ${made.length} launchers: ${made.join(" ")}`);
+      return EXIT.ok;
+    }
+    default:
+      io.err(`carrier: unknown command '${argv[0]}'; ${USAGE}`);
+      return EXIT.usage;
   }
-  let carrier: Carrier;
+}
+
+/** Carrier itself: configured from the environment, or in standby for `carrier apply`. */
+async function serve(launched?: { standingInFor: string; args: number }): Promise<number> {
+  let runtime: CarrierRuntime;
   try {
-    const { config, token } = loadFromEnv();
-    carrier = await Carrier.start({ config, token, log });
+    const fromEnv = Boolean(process.env.CARRIER_CONFIG_JSON || process.env.CARRIER_CONFIG);
+    let carrier: Carrier | undefined;
+    if (fromEnv) {
+      const { config, token } = loadFromEnv();
+      carrier = await Carrier.start({ config, token, log });
+    }
+    try {
+      runtime = await CarrierRuntime.open({ log, ...(carrier ? { carrier } : {}) });
+    } catch (e) {
+      await carrier?.close();
+      throw e;
+    }
+    if (!carrier) {
+      // only the name: the pod's arguments may hold secrets, and they mean nothing to Carrier
+      log("info", "carrier standby: waiting for carrier apply", { socket: runtime.socket, pid: process.pid, ...(launched ? { standingInFor: launched.standingInFor, ignoredArgs: launched.args } : {}) });
+    }
   } catch (e) {
     log("error", e instanceof ConfigError ? e.message : errorText(e));
     return 1;
   }
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
-      const graceMs = carrier.config.shutdownGraceMs;
+      const graceMs = runtime.carrier?.config.shutdownGraceMs ?? 0;
       log("info", "carrier stopping", { signal, graceMs });
       const force = setTimeout(() => resolve(), graceMs + 2000);
       force.unref();
-      carrier.close({ graceMs }).then(resolve, resolve);
+      runtime.close({ graceMs }).then(resolve, resolve);
     };
     process.once("SIGTERM", () => stop("SIGTERM"));
     process.once("SIGINT", () => stop("SIGINT"));
@@ -40,26 +112,19 @@ async function main(argv: string[]): Promise<number> {
   return 0;
 }
 
-/** GET http://127.0.0.1:<control port>/healthz within 2 s. */
-async function probe(): Promise<number> {
-  let port = 8999;
+/** The control port of the environment's configuration (default 8999). */
+function envControlPort(): number {
   try {
-    const raw = process.env.CARRIER_CONFIG_JSON ?? (process.env.CARRIER_CONFIG ? (await import("node:fs")).readFileSync(process.env.CARRIER_CONFIG, "utf8") : undefined);
-    if (raw) port = parseConfig(JSON.parse(raw)).control.port;
+    const raw = process.env.CARRIER_CONFIG_JSON ?? (process.env.CARRIER_CONFIG ? readFileSync(process.env.CARRIER_CONFIG, "utf8") : undefined);
+    if (raw) return parseConfig(JSON.parse(raw)).control.port;
   } catch {
-    // fall back to the default control port
+    // the default then
   }
-  return new Promise((resolve) => {
-    const req = http.get({ host: "127.0.0.1", port, path: "/healthz", timeout: 2000 }, (res) => {
-      res.resume();
-      resolve(res.statusCode === 200 ? 0 : 1);
-    });
-    req.on("timeout", () => req.destroy(new Error("timeout")));
-    req.on("error", () => resolve(1));
-  });
+  return 8999;
 }
 
 main(process.argv.slice(2)).then(
+  // stdout and stderr are written synchronously on Linux (files, pipes, terminals): nothing is cut
   (code) => process.exit(code),
   (e: unknown) => {
     log("error", `carrier failed: ${errorText(e)}`);

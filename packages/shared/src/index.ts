@@ -4,3 +4,4 @@ export * from "./cidr";
 export * from "./images";
 export * from "./manifests";
 export * from "./traffic";
+export * from "./carrier-launch";
