@@ -5,7 +5,8 @@ import { useEffect, useState } from "react";
 import { useSelection } from "../lib/selection";
 import { ago } from "../lib/time";
 import { useTRPC, useTRPCClient } from "../lib/trpc";
-import type { ConnectionReport, ConnectionSummary, DownProgress, DownResult, SessionActivity, UninstallProgress, UpProgress } from "../lib/types";
+import { isMarker } from "../lib/stream";
+import type { ConnectionReport, ConnectionSummary, DownProgress, DownResult, SessionActivity, StreamMarker, UninstallProgress, UpProgress } from "../lib/types";
 import { useNow } from "../lib/useNow";
 import { useOperation } from "../lib/useOperation";
 import { ProgressLog } from "./ProgressLog";
@@ -43,7 +44,9 @@ export function ConnectionPanel() {
       { context: context ?? "" },
       {
         enabled: Boolean(context),
-        onData: (a: SessionActivity) => {
+        onData: (a: SessionActivity | StreamMarker) => {
+          // some activity was dropped while this tab was slow: read the state again
+          if (isMarker(a)) return void queryClient.invalidateQueries({ queryKey: trpc.connection.status.queryKey() });
           setLatest(a);
           if (!a.type.includes(".")) void queryClient.invalidateQueries({ queryKey: trpc.connection.status.queryKey() });
         },

@@ -4,7 +4,8 @@ import { useSubscription } from "@trpc/tanstack-react-query";
 import { useEffect, useMemo, useRef, useState, type FormEvent } from "react";
 import { useSelection } from "../lib/selection";
 import { useTRPC, useTRPCClient } from "../lib/trpc";
-import type { LocalContainer, LocalContainersMessage, LogBatch, RunProgress } from "../lib/types";
+import { isMarker } from "../lib/stream";
+import type { LocalContainer, LocalContainersMessage, LogBatch, RunProgress, StreamMarker } from "../lib/types";
 import { useDebounced } from "../lib/useDebounced";
 import { useOperation } from "../lib/useOperation";
 import { useWorkloads } from "../lib/useWorkloads";
@@ -39,7 +40,9 @@ export function ContainersPanel() {
   const [logsOf, setLogsOf] = useState<string | null>(null);
   const watch = useSubscription(
     trpc.containers.watch.subscriptionOptions(undefined, {
-      onData: (m: LocalContainersMessage) => {
+      onData: (m: LocalContainersMessage | StreamMarker) => {
+        // a resync is followed by the current list
+        if (isMarker(m)) return;
         if (m.type === "list") {
           setList(m.containers);
           setDockerError(null);
@@ -259,9 +262,11 @@ function LogsView({ name, onClose }: { name: string; onClose: () => void }) {
     trpc.containers.logs.subscriptionOptions(
       { name, tail: 500 },
       {
-        onData: (batch: LogBatch) =>
+        onData: (batch: LogBatch | StreamMarker) =>
           setText((old) => {
-            const next = [...old, ...(batch.skipped ? [`… ${batch.skipped} lines skipped`] : []), ...batch.lines];
+            const next = isMarker(batch)
+              ? [...old, `… about ${batch.missed} lines skipped (this tab was too slow)`]
+              : [...old, ...(batch.skipped ? [`… ${batch.skipped} lines skipped`] : []), ...batch.lines];
             return next.length > 2000 ? next.slice(-2000) : next;
           }),
       },

@@ -7,6 +7,7 @@ export function ProgressLog<P, R>({ state, describe, name }: { state: OperationS
   const progress = state.events.filter((e) => e.type === "progress");
   return (
     <div className="progress">
+      {state.missed > 0 ? <p className="muted small">{state.missed} earlier steps not shown: this tab fell behind.</p> : null}
       <ol className="progress-list" role="log" aria-label={name}>
         {progress.map((e, i) => (
           <li key={i} className={i === progress.length - 1 && state.phase === "running" ? "progress-current" : ""}>

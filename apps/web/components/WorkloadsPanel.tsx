@@ -18,7 +18,7 @@ const KINDS: Array<{ kind: WorkloadKind | "all"; label: string }> = [
 /** Every Deployment, StatefulSet, Pod and Service of the selected context and namespace, live from the cluster's watches. */
 export function WorkloadsPanel() {
   const { context, namespace, setNamespace } = useSelection();
-  const { workloads, namespaces, status, loaded, subscription } = useWorkloads(context, namespace);
+  const { workloads, namespaces, status, loaded, resyncing, subscription } = useWorkloads(context, namespace);
   const [kind, setKind] = useState<WorkloadKind | "all">("all");
   const [query, setQuery] = useState("");
   const deferred = useDeferredValue(query);
@@ -88,6 +88,11 @@ export function WorkloadsPanel() {
       {subscription.status === "error" ? (
         <p className="error" role="alert">
           {subscription.error?.message}
+        </p>
+      ) : null}
+      {resyncing ? (
+        <p className="muted small" role="status" aria-label="Workloads resync">
+          This tab fell behind the cluster&apos;s changes: the list is being read again…
         </p>
       ) : null}
       {status?.errors.map((e) => (

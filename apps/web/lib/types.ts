@@ -14,6 +14,7 @@ export type {
   RunProgress,
   SessionActivity,
   StatusReport,
+  StreamMarker,
   UninstallProgress,
   UpProgress,
   WorkloadKind,

@@ -5,14 +5,15 @@
  * server aborts the operation, which rolls back).
  */
 import { useCallback, useEffect, useRef, useState } from "react";
-import type { OperationEvent } from "./types";
+import { isMarker } from "./stream";
+import type { OperationEvent, StreamMarker } from "./types";
 
 interface Unsubscribable {
   unsubscribe: () => void;
 }
 
 export interface SubscribeHandlers<P, R> {
-  onData: (event: OperationEvent<P, R>) => void;
+  onData: (event: OperationEvent<P, R> | StreamMarker) => void;
   onError: (error: { message: string }) => void;
   onComplete: () => void;
 }
@@ -21,12 +22,14 @@ export interface OperationState<P, R> {
   phase: "idle" | "running" | "done" | "failed" | "cancelled";
   label: string;
   events: Array<OperationEvent<P, R>>;
+  /** Progress events the server dropped while this tab was too slow to take them. */
+  missed: number;
   result: R | null;
   error: string | null;
 }
 
 export function useOperation<P, R>(onFinished?: (state: OperationState<P, R>) => void) {
-  const [state, setState] = useState<OperationState<P, R>>({ phase: "idle", label: "", events: [], result: null, error: null });
+  const [state, setState] = useState<OperationState<P, R>>({ phase: "idle", label: "", events: [], missed: 0, result: null, error: null });
   const sub = useRef<Unsubscribable | null>(null);
   const finished = useRef(onFinished);
   finished.current = onFinished;
@@ -35,7 +38,7 @@ export function useOperation<P, R>(onFinished?: (state: OperationState<P, R>) =>
 
   const start = useCallback((label: string, subscribe: (handlers: SubscribeHandlers<P, R>) => Unsubscribable) => {
     sub.current?.unsubscribe();
-    setState({ phase: "running", label, events: [], result: null, error: null });
+    setState({ phase: "running", label, events: [], missed: 0, result: null, error: null });
     const finish = (patch: Partial<OperationState<P, R>>) => {
       setState((s) => {
         const next = { ...s, ...patch };
@@ -47,6 +50,10 @@ export function useOperation<P, R>(onFinished?: (state: OperationState<P, R>) =>
     };
     sub.current = subscribe({
       onData: (event) => {
+        if (isMarker(event)) {
+          setState((s) => ({ ...s, missed: s.missed + event.missed }));
+          return;
+        }
         setState((s) => ({ ...s, events: [...s.events, event] }));
         if (event.type === "done") finish({ phase: "done", result: event.result });
         else if (event.type === "error") finish({ phase: "failed", error: event.error.message });

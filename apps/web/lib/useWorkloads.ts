@@ -6,8 +6,9 @@
  */
 import { useSubscription } from "@trpc/tanstack-react-query";
 import { useMemo, useRef, useState } from "react";
+import { isMarker } from "./stream";
 import { useTRPC } from "./trpc";
-import type { FeedMessage, FeedStatus, WorkloadRow } from "./types";
+import type { FeedMessage, FeedStatus, StreamMarker, WorkloadRow } from "./types";
 
 export interface IndexedRow extends WorkloadRow {
   search: string;
@@ -25,6 +26,8 @@ export function useWorkloads(context: string | null, namespace: string) {
   const [version, setVersion] = useState(0);
   const [status, setStatus] = useState<FeedStatus | null>(null);
   const [snapshotAt, setSnapshotAt] = useState<number | null>(null);
+  // the server dropped changes this tab was too slow for; a full snapshot is on its way
+  const [resyncing, setResyncing] = useState(false);
 
   const sub = useSubscription(
     trpc.workloads.watch.subscriptionOptions(
@@ -35,11 +38,16 @@ export function useWorkloads(context: string | null, namespace: string) {
           rows.current = new Map();
           setSnapshotAt(null);
         },
-        onData: (message: FeedMessage) => {
+        onData: (message: FeedMessage | StreamMarker) => {
+          if (isMarker(message)) {
+            if (message.stream === "resync") setResyncing(true);
+            return;
+          }
           if (message.type === "snapshot") {
             rows.current = new Map(message.rows.map((r) => [r.key, indexed(r)]));
             setStatus(message.status);
             setSnapshotAt(performance.now());
+            setResyncing(false);
           } else {
             for (const key of message.deletes) rows.current.delete(key);
             for (const row of message.upserts) rows.current.set(row.key, indexed(row));
@@ -64,5 +72,5 @@ export function useWorkloads(context: string | null, namespace: string) {
     // version is the change counter of the Map patched in place
   }, [version]);
 
-  return { workloads, namespaces, status, loaded: snapshotAt !== null, subscription: sub };
+  return { workloads, namespaces, status, loaded: snapshotAt !== null, resyncing, subscription: sub };
 }

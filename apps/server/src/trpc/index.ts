@@ -26,6 +26,7 @@ export const createCaller = createCallerFactory(appRouter);
 
 export { createContextFactory, type Context, type ServerDeps } from "./trpc";
 export type { SessionDto } from "./routers/sessions";
+export { isStreamMarker, type StreamMarker, type PacingStats } from "./backpressure";
 export type { HealthTick } from "./routers/health";
 export type { ConnectionSummary } from "./routers/connection";
 export type { LogBatch } from "./routers/containers";

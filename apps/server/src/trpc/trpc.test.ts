@@ -33,6 +33,7 @@ describe("tRPC routers", () => {
     const ticks = await createCaller(makeContext(), { signal: controller.signal }).health.ticks({ intervalMs: 50 });
     const seen: string[] = [];
     for await (const tick of ticks) {
+      if ("stream" in tick) continue;
       seen.push(tick.at);
       if (seen.length === 2) controller.abort();
     }

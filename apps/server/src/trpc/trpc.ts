@@ -5,6 +5,7 @@
 import { initTRPC } from "@trpc/server";
 import { z } from "zod";
 import type { KubeconfigOptions } from "../core/contexts";
+import type { ClientSocket } from "./backpressure";
 import { GefyraError } from "../core/errors";
 import type { Store } from "../store";
 
@@ -21,10 +22,26 @@ export interface ServerDeps {
 
 export interface Context extends ServerDeps {
   transport: "http" | "ws";
+  /**
+   * The browser's WebSocket, for subscriptions over ws: its `bufferedAmount` paces what a
+   * subscription sends (./backpressure). Absent over HTTP and for in-process callers.
+   */
+  socket?: ClientSocket;
 }
 
-export function createContextFactory(deps: ServerDeps, transport: Context["transport"]): () => Context {
-  return () => ({ ...deps, transport });
+/**
+ * `createContext` for the HTTP handler and the WebSocket adapter. The adapter passes the client's
+ * socket as `res`; over HTTP `res` is the ServerResponse, which is not paced.
+ */
+export function createContextFactory(deps: ServerDeps, transport: Context["transport"]): (opts?: { res?: unknown }) => Context {
+  return (opts) => {
+    const res = opts?.res;
+    return transport === "ws" && isClientSocket(res) ? { ...deps, transport, socket: res } : { ...deps, transport };
+  };
+}
+
+function isClientSocket(value: unknown): value is ClientSocket {
+  return typeof value === "object" && value !== null && typeof (value as ClientSocket).bufferedAmount === "number" && typeof (value as ClientSocket).readyState === "number";
 }
 
 const t = initTRPC.context<Context>().create({

@@ -4,6 +4,7 @@ import { defaultConnectionName, down, status, uninstall, up, type ConnectionInfo
 import type { KubeconfigOptions } from "../../core/contexts";
 import { GefyraError } from "../../core/errors";
 import { findOpenSession, openSession, sessionActivity, streamOperation, type OperationEvent, type SessionActivity } from "../../core/sessions";
+import { paced, pacedOperation, type StreamMarker } from "../backpressure";
 import { publicProcedure } from "../trpc";
 
 const target = z.object({
@@ -40,13 +41,16 @@ export const connectionRouter = {
   /** What any tab (or face) does with connections of this context, live: up steps, down, errors. */
   activity: publicProcedure
     .input(z.object({ context: z.string().min(1) }))
-    .subscription(({ input, signal }): AsyncGenerator<SessionActivity> => sessionActivity(signal, { kind: "connection", context: input.context })),
+    .subscription(
+      ({ ctx, input, signal }): AsyncGenerator<SessionActivity | StreamMarker> =>
+        paced((s) => sessionActivity(s, { kind: "connection", context: input.context }), { socket: ctx.socket, signal, overflow: "drop", maxQueued: 1000 }),
+    ),
 
   /** `gefyra up` with live progress; unsubscribing cancels it (up rolls back what it made). */
-  up: publicProcedure.input(target).subscription(({ ctx, input, signal }): AsyncGenerator<OperationEvent<UpProgress, ConnectionSummary>> => {
+  up: publicProcedure.input(target).subscription(({ ctx, input, signal }): AsyncGenerator<OperationEvent<UpProgress, ConnectionSummary> | StreamMarker> => {
     const name = input.name ?? defaultConnectionName();
-    return streamOperation<UpProgress, ConnectionSummary>({
-      ...(signal ? { signal } : {}),
+    return pacedOperation(ctx, signal, (stop) => streamOperation<UpProgress, ConnectionSummary>({
+      signal: stop,
       run: async (onProgress, abort) => {
         const { dnsSearch: _, ...info } = await up({ ...clusterOptions(ctx.kube, input.context), name, signal: abort }, onProgress);
         return info;
@@ -54,14 +58,14 @@ export const connectionRouter = {
       session: () => openSession(ctx.store, { kind: "connection", context: input.context, target: name }),
       describeProgress: (p) => ({ type: `up.${p.step}`, message: p.message }),
       describeResult: (info) => ({ type: "up", message: `connection ${info.name} is up: ${info.clientAddress} via ${info.endpoint} in ${Math.round(info.elapsedMs / 100) / 10} s` }),
-    });
+    }));
   }),
 
   /** `gefyra down` with live progress; ends the connection's session. */
-  down: publicProcedure.input(target).subscription(({ ctx, input, signal }): AsyncGenerator<OperationEvent<DownProgress, DownResult>> => {
+  down: publicProcedure.input(target).subscription(({ ctx, input, signal }): AsyncGenerator<OperationEvent<DownProgress, DownResult> | StreamMarker> => {
     const name = input.name ?? defaultConnectionName();
-    return streamOperation<DownProgress, DownResult>({
-      ...(signal ? { signal } : {}),
+    return pacedOperation(ctx, signal, (stop) => streamOperation<DownProgress, DownResult>({
+      signal: stop,
       run: (onProgress, abort) => down({ ...clusterOptions(ctx.kube, input.context), name, signal: abort }, onProgress),
       session: () => openSession(ctx.store, { kind: "connection", context: input.context, target: name }),
       describeProgress: (p) => ({ type: "down.step", message: p.message }),
@@ -70,13 +74,13 @@ export const connectionRouter = {
         message: r.clusterError ? `connection ${r.name} removed locally; the cluster side failed: ${r.clusterError.message}` : `connection ${r.name} is down`,
         endSession: "down",
       }),
-    });
+    }));
   }),
 
   /** `gefyra uninstall`: every local connection and the whole cluster side (ends open connection sessions). */
-  uninstall: publicProcedure.input(z.object({ context: z.string().min(1) })).subscription(({ ctx, input, signal }): AsyncGenerator<OperationEvent<UninstallProgress, { context: string }>> => {
-    return streamOperation<UninstallProgress, { context: string }>({
-      ...(signal ? { signal } : {}),
+  uninstall: publicProcedure.input(z.object({ context: z.string().min(1) })).subscription(({ ctx, input, signal }): AsyncGenerator<OperationEvent<UninstallProgress, { context: string }> | StreamMarker> => {
+    return pacedOperation(ctx, signal, (stop) => streamOperation<UninstallProgress, { context: string }>({
+      signal: stop,
       run: async (onProgress, abort) => {
         await uninstall({ ...clusterOptions(ctx.kube, input.context), signal: abort }, onProgress);
         for (let open = await findOpenSession(ctx.store, { kind: "connection", context: input.context }); open; open = await findOpenSession(ctx.store, { kind: "connection", context: input.context })) {
@@ -88,6 +92,6 @@ export const connectionRouter = {
       session: () => openSession(ctx.store, { kind: "connection", context: input.context, target: "(uninstall)" }),
       describeProgress: (p) => ({ type: "uninstall.step", message: p.message }),
       describeResult: () => ({ type: "uninstall", message: `gefyra-ts uninstalled from ${input.context}`, endSession: "uninstalled" }),
-    });
+    }));
   }),
 } satisfies TRPCRouterRecord;

@@ -6,6 +6,7 @@ import { toGefyraError } from "../../core/errors";
 import { logsLocal, removeLocal, runLocal, stopLocal, type LocalContainer, type RunProgress } from "../../core/run/local-container";
 import { findOpenSession, openSession, streamOperation, type OperationEvent } from "../../core/sessions";
 import { watchLocalContainers, type LocalContainersMessage } from "../../core/workloads";
+import { paced, pacedOperation, type StreamMarker } from "../backpressure";
 import { publicProcedure } from "../trpc";
 
 export const runInput = z
@@ -32,13 +33,15 @@ export interface LogBatch {
 }
 
 export const containersRouter = {
-  /** The local app containers, again after every Docker event about them. */
-  watch: publicProcedure.subscription(({ signal }): AsyncGenerator<LocalContainersMessage> => watchLocalContainers(signal)),
+  /** The local app containers, again after every Docker event about them; a slow client gets a resync and the current list. */
+  watch: publicProcedure.subscription(
+    ({ ctx, signal }): AsyncGenerator<LocalContainersMessage | StreamMarker> => paced((s) => watchLocalContainers(s), { socket: ctx.socket, signal, overflow: "resync", maxQueued: 50 }),
+  ),
 
   /** `gefyra run` with live progress (pull/build lines included); records a run session. */
-  run: publicProcedure.input(runInput).subscription(({ ctx, input, signal }): AsyncGenerator<OperationEvent<RunProgress, LocalContainer>> => {
-    return streamOperation<RunProgress, LocalContainer>({
-      ...(signal ? { signal } : {}),
+  run: publicProcedure.input(runInput).subscription(({ ctx, input, signal }): AsyncGenerator<OperationEvent<RunProgress, LocalContainer> | StreamMarker> => {
+    return pacedOperation(ctx, signal, (stop) => streamOperation<RunProgress, LocalContainer>({
+      signal: stop,
       run: (onProgress, abort) =>
         runLocal(
           {
@@ -60,66 +63,19 @@ export const containersRouter = {
       session: () => openSession(ctx.store, { kind: "run", context: input.context, namespace: input.namespace, target: input.name }),
       describeProgress: (p) => (p.step === "image" && !p.message.startsWith("pulling") && !p.message.startsWith("building") ? undefined : { type: `run.${p.step}`, message: p.message }),
       describeResult: (c) => ({ type: "run", message: `${c.name} runs from ${c.image} at ${c.ip || "?"} in ${c.namespace}` }),
-    });
+    }));
   }),
 
-  /** The container's output, live, in batches of lines; bounded while the browser is slow. */
+  /**
+   * The container's output, live, in batches of lines; while the browser is slow at most 5000 lines
+   * wait for it (older ones are dropped and counted: `skipped`, or a `missed` marker in lines).
+   */
   logs: publicProcedure
     .input(z.object({ name: z.string().min(1), tail: z.number().int().min(0).max(10_000).default(500) }))
-    .subscription(async function* ({ input, signal }): AsyncGenerator<LogBatch> {
-      const max = 5000;
-      let lines: string[] = [];
-      let partial = "";
-      let skipped = 0;
-      let ended = false;
-      let failure: unknown;
-      let wake: (() => void) | null = null;
-      const poke = () => {
-        wake?.();
-        wake = null;
-      };
-      const out = new Writable({
-        write(chunk: Buffer, _enc, cb) {
-          const parts = (partial + chunk.toString("utf8")).split("\n");
-          partial = parts.pop() ?? "";
-          lines.push(...parts);
-          if (lines.length > max) {
-            skipped += lines.length - max;
-            lines = lines.slice(-max);
-          }
-          poke();
-          cb();
-        },
-      });
-      const controller = new AbortController();
-      const onAbort = () => {
-        controller.abort();
-        poke();
-      };
-      signal?.addEventListener("abort", onAbort, { once: true });
-      void logsLocal(input.name, out, { follow: true, tail: input.tail, signal: controller.signal }).then(
-        () => ((ended = true), poke()),
-        (error: unknown) => ((failure = error), (ended = true), poke()),
-      );
-      try {
-        while (!controller.signal.aborted) {
-          if (lines.length === 0 && !ended) await new Promise<void>((resolve) => (wake = resolve));
-          if (lines.length > 0 || skipped > 0) {
-            const batch: LogBatch = { lines, skipped };
-            lines = [];
-            skipped = 0;
-            yield batch;
-            continue;
-          }
-          if (ended) break;
-        }
-        if (partial) yield { lines: [partial], skipped: 0 };
-        if (failure) throw toGefyraError(failure, "LOGS_FAILED");
-      } finally {
-        signal?.removeEventListener("abort", onAbort);
-        controller.abort();
-      }
-    }),
+    .subscription(
+      ({ ctx, input, signal }): AsyncGenerator<LogBatch | StreamMarker> =>
+        paced((s) => logBatches(input.name, input.tail, s), { socket: ctx.socket, signal, overflow: "drop", maxQueued: 5000, weigh: (b) => b.lines.length + 1 }),
+    ),
 
   stop: publicProcedure.input(z.object({ name: z.string().min(1) })).mutation(async ({ ctx, input }) => {
     await stopLocal(input.name);
@@ -138,3 +94,59 @@ export const containersRouter = {
     return { name: input.name };
   }),
 } satisfies TRPCRouterRecord;
+
+/** The container's log lines in batches, as fast as they are read; at most 5000 wait between reads. */
+async function* logBatches(name: string, tail: number, signal: AbortSignal): AsyncGenerator<LogBatch> {
+  const max = 5000;
+  let lines: string[] = [];
+  let partial = "";
+  let skipped = 0;
+  let ended = false;
+  let failure: unknown;
+  let wake: (() => void) | null = null;
+  const poke = () => {
+    wake?.();
+    wake = null;
+  };
+  const out = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      const parts = (partial + chunk.toString("utf8")).split("\n");
+      partial = parts.pop() ?? "";
+      lines.push(...parts);
+      if (lines.length > max) {
+        skipped += lines.length - max;
+        lines = lines.slice(-max);
+      }
+      poke();
+      cb();
+    },
+  });
+  const controller = new AbortController();
+  const onAbort = () => {
+    controller.abort();
+    poke();
+  };
+  signal.addEventListener("abort", onAbort, { once: true });
+  void logsLocal(name, out, { follow: true, tail, signal: controller.signal }).then(
+    () => ((ended = true), poke()),
+    (error: unknown) => ((failure = error), (ended = true), poke()),
+  );
+  try {
+    while (!controller.signal.aborted) {
+      if (lines.length === 0 && !ended) await new Promise<void>((resolve) => (wake = resolve));
+      if (lines.length > 0 || skipped > 0) {
+        const batch: LogBatch = { lines, skipped };
+        lines = [];
+        skipped = 0;
+        yield batch;
+        continue;
+      }
+      if (ended) break;
+    }
+    if (partial) yield { lines: [partial], skipped: 0 };
+    if (failure) throw toGefyraError(failure, "LOGS_FAILED");
+  } finally {
+    signal.removeEventListener("abort", onAbort);
+    controller.abort();
+  }
+}

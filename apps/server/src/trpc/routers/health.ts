@@ -1,5 +1,6 @@
 import type { TRPCRouterRecord } from "@trpc/server";
 import { z } from "zod";
+import { paced, pacingStats, type StreamMarker } from "../backpressure";
 import { publicProcedure } from "../trpc";
 
 export interface HealthTick {
@@ -8,22 +9,28 @@ export interface HealthTick {
 }
 
 export const healthRouter = {
-  /** Version and uptime of this server process. */
+  /** Version and uptime of this server process, and how much waits for slow browsers. */
   info: publicProcedure.query(({ ctx }) => ({
     version: ctx.version,
     uptimeMs: Date.now() - ctx.startedAt,
     startedAt: new Date(ctx.startedAt).toISOString(),
+    streams: pacingStats(),
   })),
 
   /** A heartbeat over the WebSocket: one tick per interval until the client unsubscribes. */
   ticks: publicProcedure
     .input(z.object({ intervalMs: z.number().int().min(50).max(60_000).default(1000) }).default({ intervalMs: 1000 }))
-    .subscription(async function* ({ ctx, input, signal }): AsyncGenerator<HealthTick> {
-      while (!signal?.aborted) {
-        yield { at: new Date().toISOString(), uptimeMs: Date.now() - ctx.startedAt };
-        await sleep(input.intervalMs, signal);
-      }
-    }),
+    .subscription(({ ctx, input, signal }): AsyncGenerator<HealthTick | StreamMarker> =>
+      paced(
+        async function* (stop) {
+          while (!stop.aborted) {
+            yield { at: new Date().toISOString(), uptimeMs: Date.now() - ctx.startedAt };
+            await sleep(input.intervalMs, stop);
+          }
+        },
+        { socket: ctx.socket, signal, overflow: "drop", maxQueued: 10 },
+      ),
+    ),
 } satisfies TRPCRouterRecord;
 
 function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
