@@ -54,4 +54,16 @@ describe("gefyra profiles / history", () => {
     const e = await failure(gefyra("history", "--kind", "nap"));
     expect(e?.stderr.trim()).toBe("gefyra: --kind must be connection, run or bridge");
   }, 60_000);
+
+  it("shows, saves and applies the history retention limits", async () => {
+    const shown = JSON.parse((await gefyra("history", "--retention", "--json")).stdout) as { retention: { days: number; mb: number; source: { days: string } } };
+    expect(shown.retention).toMatchObject({ days: 14, mb: 200, source: { days: "default" } });
+    const saved = await gefyra("history", "--keep-days", "7", "--keep-mb", "50");
+    expect(saved.stdout.trim()).toBe("history retention: 7 days (saved), 50 MB (saved)");
+    const pruned = JSON.parse((await gefyra("history", "--prune", "--json")).stdout) as { retention: { days: number }; pruned: { sessionsDeleted: number } };
+    expect(pruned.retention.days).toBe(7);
+    expect(pruned.pruned.sessionsDeleted).toBe(0);
+    const e = await failure(gefyra("history", "--keep-days", "soon"));
+    expect(e?.stderr.trim()).toBe('gefyra: --keep-days must be a number >= 0 (0 = no limit), got "soon".');
+  }, 60_000);
 });

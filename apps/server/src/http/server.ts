@@ -14,6 +14,7 @@ import { WebSocketServer, type WebSocket } from "ws";
 import type { KubeconfigOptions } from "../core/contexts";
 import { GefyraError, describeCause } from "../core/errors";
 import { openStore, type Store } from "../store";
+import { startRetention } from "../store/retention";
 import { appRouter, createContextFactory, type ServerDeps } from "../trpc";
 import {
   allowedHosts,
@@ -166,6 +167,8 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
     throw error;
   }
   allowed = allowedHosts(port, host);
+  // history retention (14 days / 200 MB by default) runs in the background of the dashboard's process
+  const retention = startRetention(store, { log });
   if (!isLoopbackHost(host)) {
     log(`WARNING: gefyra-ts listens on ${host}:${port}, not only on this machine. Anyone who can reach it and has the token controls your clusters.`);
   }
@@ -201,6 +204,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
     // ("Cannot call waitUntil() on an AwaiterOnce that was already awaited"). We use no after().
     nextHandler = null;
     nextUpgrade = null;
+    await retention.stop();
     await store.close();
   }
   const close = (): Promise<void> => (closing ??= closeAll());

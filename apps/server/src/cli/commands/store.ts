@@ -4,6 +4,7 @@ import type { Command } from "commander";
 import { GefyraError, describeCause } from "../../core/errors";
 import { exportProfiles, importProfiles, listProfiles } from "../../core/profiles/profiles";
 import { openStore, type Store } from "../../store";
+import { enforceRetention, resolveRetention, setRetention } from "../../store/retention";
 import { common, out, type Common } from "../main";
 
 interface StoreFlags extends Common {
@@ -79,22 +80,52 @@ export function registerStoreCommands(program: Command): void {
     );
 
   withStore(program.command("history"))
-    .description("show session history (connections, runs, bridges) with their events")
+    .description("show session history (connections, runs, bridges) with their events and traffic figures")
     .option("--kind <kind>", "only connection, run or bridge sessions")
     .option("--limit <n>", "at most N sessions (default 50)")
-    .action((o: StoreFlags & { kind?: string; limit?: string }) =>
+    .option("--keep-days <days>", "keep history this many days (default 14; 0 = no age limit); saved")
+    .option("--keep-mb <mb>", "keep at most this many MB of request records (default 200; 0 = no size limit); saved")
+    .option("--prune", "apply the retention limits now (the dashboard also does this in the background)")
+    .option("--retention", "show the retention limits and where they come from")
+    .action((o: StoreFlags & { kind?: string; limit?: string; keepDays?: string; keepMb?: string; prune?: boolean; retention?: boolean }) =>
       using(o, async (store) => {
+        if (o.keepDays !== undefined || o.keepMb !== undefined || o.prune || o.retention) {
+          const number = (v: string | undefined, flag: string) => {
+            if (v === undefined) return undefined;
+            const n = Number(v);
+            if (v.trim() === "" || !Number.isFinite(n) || n < 0) throw new GefyraError("INVALID_FLAG", `${flag} must be a number >= 0 (0 = no limit), got "${v}".`);
+            return n;
+          };
+          const days = number(o.keepDays, "--keep-days");
+          const mb = number(o.keepMb, "--keep-mb");
+          await setRetention(store, { ...(days !== undefined ? { days } : {}), ...(mb !== undefined ? { mb } : {}) });
+          const policy = await resolveRetention(store);
+          for (const p of policy.problems) process.stderr.write(`gefyra: ${p}\n`);
+          const pruned = o.prune ? await enforceRetention(store, { policy }) : undefined;
+          const where = (s: string) => (s === "env" ? "from the environment" : s === "setting" ? "saved" : "default");
+          const lines = [
+            `history retention: ${policy.days ? `${policy.days} days` : "no age limit"} (${where(policy.source.days)}), ${policy.mb ? `${policy.mb} MB` : "no size limit"} (${where(policy.source.mb)})`,
+            ...(pruned
+              ? [`pruned: ${pruned.sessionsDeleted} session(s), ${pruned.requestsDeleted} request record(s), ${(pruned.bytesFreed / 1048576).toFixed(1)} MB; ${(pruned.storedBytes / 1048576).toFixed(1)} MB of request records kept`]
+              : []),
+          ];
+          out(o, { retention: policy, ...(pruned ? { pruned } : {}) }, lines.join("\n"));
+          return;
+        }
         if (o.kind && !["connection", "run", "bridge"].includes(o.kind)) throw new GefyraError("INVALID_FLAG", "--kind must be connection, run or bridge");
         const sessions = await store.listSessions({
           ...(o.kind ? { kind: o.kind as "connection" | "run" | "bridge" } : {}),
           limit: o.limit ? Number(o.limit) : 50,
         });
-        const withEvents = await Promise.all(sessions.map(async (s) => ({ ...s, events: await store.listSessionEvents(s.id) })));
+        const stats = await store.sessionStats(sessions.map((s) => s.id));
+        const withEvents = await Promise.all(sessions.map(async (s) => ({ ...s, events: await store.listSessionEvents(s.id), stats: stats.get(s.id) ?? null })));
+        const traffic = (s: (typeof withEvents)[number]) =>
+          s.stats ? `${s.stats.requests} req, ${s.stats.errors} err, p50/p95/p99 ${[s.stats.latencyMs.p50, s.stats.latencyMs.p95, s.stats.latencyMs.p99].map((v) => (v === null ? "-" : `${v}`)).join("/")} ms` : "-";
         const lines = withEvents.map(
           (s) =>
-            `${s.startedAt.toISOString()}\t${s.kind}\t${s.target ?? "-"}\t${s.context ?? "-"}/${s.namespace ?? "-"}\t${s.endedAt ? `ended ${s.endedAt.toISOString()} (${s.stopReason ?? "stopped"})` : "active"}\t${s.events.length} events`,
+            `${s.startedAt.toISOString()}\t${s.kind}\t${s.target ?? "-"}\t${s.context ?? "-"}/${s.namespace ?? "-"}\t${s.endedAt ? `ended ${s.endedAt.toISOString()} (${s.stopReason ?? "stopped"})` : "active"}\t${s.events.length} events\t${traffic(s)}`,
         );
-        out(o, { sessions: withEvents }, lines.length ? ["STARTED\tKIND\tTARGET\tCONTEXT/NAMESPACE\tSTATE\tEVENTS", ...lines].join("\n") : "no sessions yet");
+        out(o, { sessions: withEvents }, lines.length ? ["STARTED\tKIND\tTARGET\tCONTEXT/NAMESPACE\tSTATE\tEVENTS\tTRAFFIC", ...lines].join("\n") : "no sessions yet");
       }),
     );
 }
