@@ -267,8 +267,8 @@ describe("the bundle as the container's process", () => {
   function start(env: Record<string, string>): { child: ChildProcess; log: string[] } {
     const log: string[] = [];
     const child = spawn(process.execPath, [bundle], { env: { PATH: process.env.PATH ?? "", ...env }, stdio: ["ignore", "pipe", "pipe"] });
-    child.stdout!.on("data", (d: Buffer) => log.push(String(d)));
-    child.stderr!.on("data", (d: Buffer) => log.push(String(d)));
+    child.stdout.on("data", (d: Buffer) => log.push(String(d)));
+    child.stderr.on("data", (d: Buffer) => log.push(String(d)));
     children.push(child);
     return { child, log };
   }
