@@ -5,3 +5,4 @@ export * from "./images";
 export * from "./manifests";
 export * from "./traffic";
 export * from "./carrier-launch";
+export * from "./bridge-profile";

@@ -21,6 +21,10 @@ describe("install manifests", () => {
     expect(manifests.map((m) => m.kind)).toEqual([
       "Namespace",
       "CustomResourceDefinition",
+      "CustomResourceDefinition",
+      "CustomResourceDefinition",
+      "Role",
+      "Role",
       "ServiceAccount",
       "Role",
       "RoleBinding",

@@ -27,6 +27,7 @@ import {
 } from "./constants";
 import { stowawayAddress } from "./cidr";
 import { BRIDGE_PLURAL, bridgeCrd } from "./bridge";
+import { bridgeProfileCrd, bridgeProfileRoles } from "./bridge-profile";
 import type { ImageRefs } from "./images";
 
 export interface InstallOptions {
@@ -189,6 +190,9 @@ export function installManifests(options: InstallOptions): Manifest[] {
     { apiVersion: "v1", kind: "Namespace", metadata: { name: ns, labels: labels("namespace", version) } },
     connectionCrd(version),
     bridgeCrd(version),
+    // shared profiles: the CRD and the Roles an admin binds to users (docs/operator-rbac.md)
+    bridgeProfileCrd(version),
+    ...bridgeProfileRoles(version),
     { apiVersion: "v1", kind: "ServiceAccount", metadata: { name: OPERATOR_NAME, namespace: ns, labels: opLabels }, automountServiceAccountToken: true },
     { apiVersion: "rbac.authorization.k8s.io/v1", kind: "Role", metadata: { name: OPERATOR_NAME, namespace: ns, labels: opLabels }, rules: OPERATOR_NAMESPACED_RULES },
     {

@@ -7,6 +7,7 @@ import YAML from "yaml";
 import type Docker from "dockerode";
 import {
   BRIDGE_CRD_NAME,
+  BRIDGE_PROFILE_CRD_NAME,
   IMAGE_IDS_ANNOTATION,
   COMPONENT_LABEL,
   CONNECTION_CRD_NAME,
@@ -102,6 +103,7 @@ export async function installedWith(cluster: Cluster, rendered: { manifests: Man
   try {
     await cluster.ext.readCustomResourceDefinition({ name: CONNECTION_CRD_NAME });
     await cluster.ext.readCustomResourceDefinition({ name: BRIDGE_CRD_NAME });
+    await cluster.ext.readCustomResourceDefinition({ name: BRIDGE_PROFILE_CRD_NAME });
     const op = await cluster.apps.readNamespacedDeployment({ namespace: NAMESPACE, name: OPERATOR_NAME });
     const sw = await cluster.apps.readNamespacedDeployment({ namespace: NAMESPACE, name: STOWAWAY_NAME });
     const sameIds = (d: k8s.V1Deployment, name: string) => annotationOf(name) === d.spec?.template.metadata?.annotations?.[IMAGE_IDS_ANNOTATION];
