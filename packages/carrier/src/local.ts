@@ -105,7 +105,11 @@ async function bindPath(server: net.Server, path: string): Promise<void> {
     }
     try {
       await listen(server, path);
-      chmodSync(path, 0o600);
+      try {
+        chmodSync(path, 0o600);
+      } catch {
+        // the umask made it 0600 already
+      }
       return;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== "EADDRINUSE" || attempt > 0) throw e;
