@@ -3,6 +3,7 @@ import fs from "node:fs";
 import type { Command } from "commander";
 import { GefyraError, describeCause } from "../../core/errors";
 import { exportProfiles, importProfiles, listProfiles } from "../../core/profiles/profiles";
+import { deleteSharedFromStore, listSharedWithLocal, publishProfile, pullProfile } from "../../core/profiles/shared";
 import { openStore, type Store } from "../../store";
 import { enforceRetention, resolveRetention, setRetention } from "../../store/retention";
 import { common, out, type Common } from "../main";
@@ -15,6 +16,10 @@ function withStore(cmd: Command): Command {
   return common(cmd).option("--data-dir <dir>", "data directory (default: $GEFYRA_DATA_DIR, then $XDG_DATA_HOME/gefyra-ts)");
 }
 
+function clusterOptions(o: StoreFlags) {
+  return { ...(o.kubeconfig ? { kubeconfig: o.kubeconfig } : {}), ...(o.context ? { context: o.context } : {}) };
+}
+
 async function using<T>(o: StoreFlags, work: (store: Store) => Promise<T>): Promise<T> {
   const store = await openStore(o.dataDir ? { dataDir: o.dataDir } : {});
   try {
@@ -25,12 +30,21 @@ async function using<T>(o: StoreFlags, work: (store: Store) => Promise<T>): Prom
 }
 
 export function registerStoreCommands(program: Command): void {
-  const profiles = program.command("profiles").description("saved bridge setups: list, export, import, delete");
+  const profiles = program.command("profiles").description("saved bridge setups: list, export, import, delete; publish, pull and list --shared through the cluster");
 
   withStore(profiles.command("list"))
-    .description("list saved profiles")
-    .action((o: StoreFlags) =>
+    .description("list saved profiles (--shared: the profiles shared in the cluster)")
+    .option("--shared", "list the profiles shared in the cluster, each with the state of your local copy")
+    .action((o: StoreFlags & { shared?: boolean }) =>
       using(o, async (store) => {
+        if (o.shared) {
+          const r = await listSharedWithLocal(store, clusterOptions(o));
+          const rows = r.profiles.map(
+            (p) => `${p.name}\t${p.profile ? `${p.profile.spec.target.namespace}/${p.profile.spec.target.workload}` : `INVALID: ${p.problem ?? ""}`}\t${p.changedBy ?? "-"}\t${p.changedAt ?? "-"}\t${p.local}`,
+          );
+          out(o, r, rows.length ? ["NAME\tTARGET\tCHANGED BY\tCHANGED AT\tLOCAL", ...rows].join("\n") : `no shared profiles in context "${r.context}"`);
+          return;
+        }
         const all = await listProfiles(store);
         const lines = all.map((p) => `${p.metadata.name}\t${p.spec.target.namespace}/${p.spec.target.workload}\t${p.metadata.description ?? ""}`);
         out(o, { profiles: all }, lines.length ? ["NAME\tTARGET\tDESCRIPTION", ...lines].join("\n") : "no profiles");
@@ -70,12 +84,39 @@ export function registerStoreCommands(program: Command): void {
     );
 
   withStore(profiles.command("delete"))
-    .description("delete a saved profile")
+    .description("delete a saved profile (--shared: the cluster's copy instead)")
+    .argument("<name>", "profile name")
+    .option("--shared", "delete the profile shared in the cluster (only if nobody changed it since you loaded it); the local copy stays")
+    .action((name: string, o: StoreFlags & { shared?: boolean }) =>
+      using(o, async (store) => {
+        if (o.shared) {
+          const r = await deleteSharedFromStore(store, name, clusterOptions(o));
+          out(o, { deleted: name, shared: true, context: r.context }, `deleted the shared profile ${name} in context "${r.context}"`);
+          return;
+        }
+        if (!(await store.deleteProfile(name))) throw new GefyraError("PROFILE_NOT_FOUND", `no profile named ${name}: see gefyra profiles list`);
+        out(o, { deleted: name }, `deleted ${name}`);
+      }),
+    );
+
+  withStore(profiles.command("publish"))
+    .description("share a saved profile through the cluster (its personal values stay on this machine)")
+    .argument("<name>", "profile name")
+    .option("--create", "share it as new even if it was pulled or published before (fails when the name is taken)")
+    .action((name: string, o: StoreFlags & { create?: boolean }) =>
+      using(o, async (store) => {
+        const p = await publishProfile(store, name, { ...clusterOptions(o), ...(o.create ? { create: true } : {}) });
+        out(o, { published: p }, `published ${name} (version ${p.resourceVersion}); teammates get it with gefyra profiles pull ${name}`);
+      }),
+    );
+
+  withStore(profiles.command("pull"))
+    .description("save the cluster's version of a shared profile locally (your personal values are kept)")
     .argument("<name>", "profile name")
     .action((name: string, o: StoreFlags) =>
       using(o, async (store) => {
-        if (!(await store.deleteProfile(name))) throw new GefyraError("PROFILE_NOT_FOUND", `no profile named ${name}: see gefyra profiles list`);
-        out(o, { deleted: name }, `deleted ${name}`);
+        const r = await pullProfile(store, name, clusterOptions(o));
+        out(o, { pulled: r.profile, version: r.shared.resourceVersion, changedBy: r.shared.changedBy }, `pulled ${name} (version ${r.shared.resourceVersion}, by ${r.shared.changedBy ?? "unknown"})`);
       }),
     );
 

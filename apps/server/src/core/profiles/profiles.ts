@@ -6,6 +6,14 @@ import { PersonalSchema, ProfileSpecSchema, formatProfiles, parseProfiles, type 
 interface StoredSpec {
   spec: unknown;
   personal?: unknown;
+  /** Per context, the cluster version last pulled or published (shared.ts); kept across local saves. */
+  shared?: unknown;
+}
+
+async function sharedOf(store: Store, name: string): Promise<{ shared?: unknown }> {
+  const row = await store.prisma.profile.findUnique({ where: { name }, select: { spec: true } });
+  const shared = row ? (JSON.parse(row.spec) as StoredSpec).shared : undefined;
+  return shared === undefined ? {} : { shared };
 }
 
 function fromStore(row: { name: string; description: string | null; spec: string }): ProfileFile {
@@ -27,7 +35,7 @@ export async function saveProfile(store: Store, profile: ProfileFile): Promise<v
   await store.saveProfile({
     name: profile.metadata.name,
     description: profile.metadata.description ?? null,
-    spec: { spec: profile.spec, ...(profile.personal ? { personal: profile.personal } : {}) },
+    spec: { spec: profile.spec, ...(profile.personal ? { personal: profile.personal } : {}), ...(await sharedOf(store, profile.metadata.name)) },
   });
 }
 
@@ -52,11 +60,12 @@ export async function importProfiles(store: Store, text: string, options: { file
       throw new GefyraError("PROFILE_EXISTS", `profile ${clashes.join(", ")} already exists: import with --replace or rename it in the file; nothing was imported`);
     }
   }
+  const kept = new Map(await Promise.all(profiles.map(async (p) => [p.metadata.name, await sharedOf(store, p.metadata.name)] as const)));
   await store.prisma.$transaction(
     profiles.map((p) => {
       const data = {
         description: p.metadata.description ?? null,
-        spec: JSON.stringify({ spec: p.spec, ...(p.personal ? { personal: p.personal } : {}) }),
+        spec: JSON.stringify({ spec: p.spec, ...(p.personal ? { personal: p.personal } : {}), ...kept.get(p.metadata.name) }),
       };
       return store.prisma.profile.upsert({ where: { name: p.metadata.name }, create: { name: p.metadata.name, ...data }, update: data });
     }),
