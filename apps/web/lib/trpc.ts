@@ -7,6 +7,7 @@
 import { createTRPCClient, createWSClient, httpBatchLink, splitLink, wsLink, type TRPCClient } from "@trpc/client";
 import { createTRPCContext } from "@trpc/tanstack-react-query";
 import type { AppRouter } from "@gefyra/server/trpc";
+import { retryDelayMs, socketClosed, socketOpened } from "./live";
 
 export const { TRPCProvider, useTRPC, useTRPCClient } = createTRPCContext<AppRouter>();
 
@@ -21,6 +22,9 @@ export function createBrowserClient(): TRPCClient<AppRouter> {
     url: `${window.location.protocol === "https:" ? "wss" : "ws"}://${window.location.host}/api/trpc`,
     // connect on the first subscription; reconnect with back-off after server restarts (close code 1012)
     lazy: { enabled: true, closeMs: 30_000 },
+    retryDelayMs,
+    onOpen: socketOpened,
+    onClose: (cause) => socketClosed(cause?.code),
   });
   return createTRPCClient<AppRouter>({
     links: [

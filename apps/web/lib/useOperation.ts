@@ -5,6 +5,7 @@
  * server aborts the operation, which rolls back).
  */
 import { useCallback, useEffect, useRef, useState } from "react";
+import { onSocketClosed } from "./live";
 import { isMarker } from "./stream";
 import type { OperationEvent, StreamMarker } from "./types";
 
@@ -35,6 +36,23 @@ export function useOperation<P, R>(onFinished?: (state: OperationState<P, R>) =>
   finished.current = onFinished;
 
   useEffect(() => () => sub.current?.unsubscribe(), []);
+  // The server cancels an operation whose socket closed (restart, lost network); the tRPC client
+  // would send the subscription again on reconnect and so start the operation a second time.
+  useEffect(
+    () =>
+      onSocketClosed(() => {
+        if (!sub.current) return;
+        sub.current.unsubscribe();
+        sub.current = null;
+        setState((s) => {
+          if (s.phase !== "running") return s;
+          const next: OperationState<P, R> = { ...s, phase: "failed", error: "The connection to the server was lost, so the server cancelled this and rolled it back: check the state and start it again." };
+          queueMicrotask(() => finished.current?.(next));
+          return next;
+        });
+      }),
+    [],
+  );
 
   const start = useCallback((label: string, subscribe: (handlers: SubscribeHandlers<P, R>) => Unsubscribable) => {
     sub.current?.unsubscribe();

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { GefyraError } from "../core/errors";
 import { cookieName } from "./security";
-import { startServer, WS_CLOSE_RESTART, type RunningServer } from "./server";
+import { startServer, WS_CLOSE_RESTART, WS_CLOSE_RESTART_REASON, type RunningServer } from "./server";
 
 let dataDir: string;
 let kubeDir: string;
@@ -192,15 +192,33 @@ describe("lifecycle", () => {
     );
   });
 
-  it("closes WebSocket clients with a reconnect code on shutdown", async () => {
+  it("tells WebSocket clients to reconnect, closes them with 1012 'server restarting', and lets nothing new in meanwhile", async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "gefyra-http-close-"));
     const other = await startServer({ port: 0, web: false, dataDir: dir, log: () => undefined });
     try {
       const ws = new WebSocket(`ws://127.0.0.1:${other.port}/api/trpc`, { headers: { origin: other.origin, authorization: `Bearer ${other.token}` } });
       await new Promise((resolve, reject) => ws.once("open", resolve).once("error", reject));
-      const closed = new Promise<number>((resolve) => ws.once("close", (code) => resolve(code)));
-      await other.close();
-      expect(await closed).toBe(WS_CLOSE_RESTART);
+      const messages: string[] = [];
+      ws.on("message", (raw: Buffer) => messages.push(raw.toString()));
+      const closed = new Promise<{ code: number; reason: string }>((resolve) => ws.once("close", (code, reason) => resolve({ code, reason: reason.toString() })));
+      // nothing is served once shutdown began: refused, or 503 on a connection that was mid-request
+      const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+      const get = () =>
+        new Promise<number>((resolve, reject) => {
+          http
+            .get({ host: "127.0.0.1", port: other.port, path: "/api/trpc/health.info", agent, headers: { authorization: `Bearer ${other.token}` } }, (res) => {
+              res.resume();
+              res.on("end", () => resolve(res.statusCode ?? 0));
+            })
+            .on("error", reject);
+        });
+      expect(await get()).toBe(200);
+      const closing = other.close();
+      expect([503, "refused"]).toContain(await get().catch(() => "refused"));
+      await closing;
+      agent.destroy();
+      expect(await closed).toEqual({ code: WS_CLOSE_RESTART, reason: WS_CLOSE_RESTART_REASON });
+      expect(messages.map((m) => JSON.parse(m) as unknown)).toContainEqual({ id: null, method: "reconnect" });
     } finally {
       await other.close();
       fs.rmSync(dir, { recursive: true, force: true });

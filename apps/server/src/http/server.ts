@@ -34,6 +34,8 @@ const PORT_FALLBACK_TRIES = 20;
 export const TRPC_PATH = "/api/trpc";
 /** WebSocket close code sent at shutdown: 1012 "service restart" tells clients to reconnect. */
 export const WS_CLOSE_RESTART = 1012;
+/** The close reason with it; the dashboard shows "server restarting" and reconnects (apps/web/lib/live.ts). */
+export const WS_CLOSE_RESTART_REASON = "server restarting";
 
 const REPO_ROOT = path.resolve(import.meta.dirname, "..", "..", "..", "..");
 export const WEB_DIR = path.join(REPO_ROOT, "apps", "web");
@@ -97,12 +99,18 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
   let nextUpgrade: ((req: http.IncomingMessage, socket: Duplex, head: Buffer) => Promise<void>) | null = null;
   let port = 0;
   let allowed = new Set<string>();
+  // set when shutdown begins: nothing new is let in while the old connections are closed
+  let shuttingDown = false;
 
   const server = http.createServer((req, res) => {
     res.setHeader("X-Content-Type-Options", "nosniff");
     res.setHeader("Referrer-Policy", "no-referrer");
     res.setHeader("X-Frame-Options", "DENY");
     if (!hostAllowed(req, allowed)) return deny(res, 403, `Host ${req.headers.host ?? "(none)"} is not allowed: open http://127.0.0.1:${port}/ instead.`);
+    if (shuttingDown) {
+      res.setHeader("Connection", "close");
+      return deny(res, 503, "gefyra-ts is shutting down; reload once it has started again.");
+    }
     const url = new URL(req.url ?? "/", `http://127.0.0.1:${port}`);
 
     const offered = url.searchParams.get("token");
@@ -140,6 +148,8 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
 
   server.on("upgrade", (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on("error", () => socket.destroy());
+    // a client that reconnects at once (the reconnect notification) must not slip in during shutdown
+    if (shuttingDown) return refuseUpgrade(socket, 503, "Server restarting");
     if (!hostAllowed(req, allowed)) return refuseUpgrade(socket, 403, "Host not allowed");
     const method = authenticate(req, port, token);
     if (!method) return refuseUpgrade(socket, 401, "Not signed in");
@@ -188,8 +198,9 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
 
   let closing: Promise<void> | null = null;
   async function closeAll(): Promise<void> {
+    shuttingDown = true;
     wssHandler.broadcastReconnectNotification();
-    for (const client of wss.clients) client.close(WS_CLOSE_RESTART, "server shutting down");
+    for (const client of wss.clients) client.close(WS_CLOSE_RESTART, WS_CLOSE_RESTART_REASON);
     await new Promise<void>((resolve) => {
       server.close(() => resolve());
       server.closeIdleConnections();
