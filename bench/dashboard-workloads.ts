@@ -2,17 +2,19 @@
 /**
  * The Workloads screen with thousands of objects, in Chromium against the real server and devcluster.
  *
- *   npx tsx bench/dashboard-workloads.ts [--deployments 2000] [--services 500] [--keep]
+ *   npx tsx bench/dashboard-workloads.ts [--deployments 2000] [--services 500] [--keep] [--tsx]
  *
  * Creates a namespace with N Deployments (replicas 0, so nothing is scheduled) and M Services
- * through the API, starts `npm start`'s server (tsx apps/server/src/http/main.ts) in its own process
- * with the devcluster's kubeconfig, opens the dashboard in Debian's Chromium and prints:
+ * through the API, starts the server the way `npm start` does (the bundle of
+ * apps/server/src/http/main.ts run by plain node; `--tsx`: through tsx, as before) in its own
+ * process with the devcluster's kubeconfig, opens the dashboard in Debian's Chromium and prints:
  *  - time from navigation to the complete list on screen ("N+M of N+M"), with a cold feed (the
  *    server lists the namespace from the API server) and a warm one (reload: the feed is shared);
  *  - per-keystroke filtering time: input event to the last frame that changed the DOM (median, p95, max);
  *  - a live change: API create to the row on screen;
- *  - the server's RSS idle, after the snapshot, and after filtering.
- * The namespace is deleted at the end (unless --keep).
+ *  - the server's RSS (with child processes) idle, after the snapshot, and after filtering, and
+ *    where it goes (V8 heap, external, the rest: code, native modules, allocator).
+ * The namespace is deleted at the end (unless --keep), also on Ctrl-C.
  */
 import { spawn } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
@@ -21,6 +23,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import * as k8s from "@kubernetes/client-node";
 import { chromium } from "@playwright/test";
+import { bundleServer } from "../apps/server/src/http/bundle";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 const KUBECONFIG = join(ROOT, ".devcluster", "kubeconfig");
@@ -34,6 +37,7 @@ function arg(name: string, fallback: number): number {
 const DEPLOYMENTS = arg("deployments", 2000);
 const SERVICES = arg("services", 500);
 const KEEP = process.argv.includes("--keep");
+const VIA_TSX = process.argv.includes("--tsx");
 
 const kc = new k8s.KubeConfig();
 kc.loadFromFile(KUBECONFIG);
@@ -59,7 +63,7 @@ const deployment = (name: string): k8s.V1Deployment => ({
   },
 });
 
-/** RSS of a process and its descendants (tsx runs the server in a child node process). */
+/** RSS of a process and its descendants (the tsx CLI runs the server in a child node process). */
 function rssMb(pid: number): number {
   let kb = 0;
   const visit = (p: number) => {
@@ -82,6 +86,13 @@ const ms = (v: number) => `${v.toFixed(1)} ms`;
 async function main(): Promise<void> {
   const ns = `bench-dash-${Math.random().toString(36).slice(2, 7)}`;
   await core.createNamespace({ body: { metadata: { name: ns } } });
+  // Ctrl-C still removes the namespace (2500 objects left behind would slow every later list)
+  const interrupted = () => {
+    if (!KEEP) void core.deleteNamespace({ name: ns }).finally(() => process.exit(130));
+    else process.exit(130);
+  };
+  process.once("SIGINT", interrupted);
+  process.once("SIGTERM", interrupted);
   const dataDir = mkdtempSync(join(tmpdir(), "gefyra-bench-dash-"));
   let server: ReturnType<typeof spawn> | undefined;
   const browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium", args: ["--headless", "--no-sandbox", "--disable-gpu"] });
@@ -100,7 +111,11 @@ async function main(): Promise<void> {
     const total = DEPLOYMENTS + SERVICES;
     console.log(`namespace ${ns}: ${DEPLOYMENTS} Deployments (replicas 0) + ${SERVICES} Services created in ${((performance.now() - started) / 1000).toFixed(1)} s`);
 
-    server = spawn(join(ROOT, "node_modules", ".bin", "tsx"), ["apps/server/src/http/main.ts", "--port", "0", "--data-dir", dataDir], {
+    const serverArgs = ["--port", "0", "--data-dir", dataDir];
+    const [command, args] = VIA_TSX
+      ? [join(ROOT, "node_modules", ".bin", "tsx"), ["apps/server/src/http/main.ts", ...serverArgs]]
+      : [process.execPath, [await bundleServer(), ...serverArgs]];
+    server = spawn(command, args, {
       cwd: ROOT,
       env: { ...process.env, KUBECONFIG, NEXT_TELEMETRY_DISABLED: "1" },
       stdio: ["ignore", "pipe", "inherit"],
@@ -116,6 +131,14 @@ async function main(): Promise<void> {
     });
     const pid = server.pid ?? 0;
     const origin = new URL(url).origin;
+    const token = new URL(url).searchParams.get("token") ?? "";
+    /** The server's own view of its memory (health.info). */
+    const breakdown = async (): Promise<string> => {
+      const res = await fetch(`${origin}/api/trpc/health.info`, { headers: { authorization: `Bearer ${token}` } });
+      const m = ((await res.json()) as { result: { data: { memory: { rss: number; heapUsed: number; heapTotal: number; external: number; arrayBuffers: number } } } }).result.data.memory;
+      const mb = (n: number) => Math.round(n / 1048576);
+      return `rss ${mb(m.rss)} MB = V8 heap ${mb(m.heapTotal)} MB (${mb(m.heapUsed)} used) + external ${mb(m.external)} MB (array buffers ${mb(m.arrayBuffers)}) + code, native modules, allocator ${mb(m.rss - m.heapTotal - m.external)} MB`;
+    };
 
     const page = await browser.newPage();
     // tsx keeps function names with a __name() helper that the page does not have
@@ -172,6 +195,7 @@ async function main(): Promise<void> {
       return out;
     }, queries);
     const rssFiltered = rssMb(pid);
+    const where = await breakdown();
 
     // a live change with thousands of rows on screen
     started = performance.now();
@@ -185,7 +209,8 @@ async function main(): Promise<void> {
     console.log(`  filtering (typing and deleting ${queries.map((q) => JSON.stringify(q)).join(", ")}): ${times.length} keystrokes, ${changed.length} changed the list;`);
     console.log(`    input -> last changed frame: median ${ms(pct(changed, 50))}, p95 ${ms(pct(changed, 95))}, max ${ms(Math.max(...changed))}`);
     console.log(`  live change (API create -> row counted on screen): ${ms(live)}`);
-    console.log(`  server RSS: idle ${rssIdle} MB, after snapshot ${rssSnapshot} MB, after filtering ${rssFiltered} MB`);
+    console.log(`  server (${VIA_TSX ? "tsx apps/server/src/http/main.ts" : "node apps/server/dist/http/main.mjs, as npm start"}) RSS: idle ${rssIdle} MB, after snapshot ${rssSnapshot} MB, after filtering ${rssFiltered} MB`);
+    console.log(`    after filtering, seen by the server: ${where}`);
   } finally {
     await browser.close();
     if (server?.pid) {

@@ -15,6 +15,7 @@ export const healthRouter = {
     uptimeMs: Date.now() - ctx.startedAt,
     startedAt: new Date(ctx.startedAt).toISOString(),
     streams: pacingStats(),
+    memory: process.memoryUsage(),
   })),
 
   /** A heartbeat over the WebSocket: one tick per interval until the client unsubscribes. */
