@@ -52,8 +52,8 @@ export interface BridgeControllerOptions {
   log: (line: string) => void;
   /** Stowaway's ready pod (name and IP), or undefined. */
   stowaway: () => Promise<{ name: string; ip: string } | undefined>;
-  /** How long a pod stays out of its Services before its container is swapped (personal bridges). */
-  drainMs?: number;
+  /** Pause after a pod is Ready again, for the Services' endpoints to follow. */
+  settleMs?: number;
 }
 
 interface Workload {
@@ -183,7 +183,7 @@ export class BridgeController {
     } else {
       await this.ensureGroup(group, target, workload!, accepted, stowaway!, connections);
     }
-    if (stowaway) await this.syncStowawayRules(stowaway.name, accepted, connections);
+    if (stowaway) await this.syncStowawayRules(stowaway.name, group, accepted, connections);
     for (const b of leaving) await this.release(b);
   }
 
@@ -282,7 +282,7 @@ export class BridgeController {
       });
       await this.setStatus(b, { phase: "Pending", message: "routing through Stowaway", stowawayPorts: ports });
     }
-    await this.syncStowawayRules(stowaway.name, bridges, connections);
+    await this.syncStowawayRules(stowaway.name, group, bridges, connections);
 
     // 2. the shadow copy, when anyone bridges with rules
     const personal = bridges.some((b) => b.spec.match.length > 0);
@@ -327,7 +327,7 @@ export class BridgeController {
     const patchOne = async (pod: k8s.V1Pod) => {
       const name = pod.metadata!.name!;
       try {
-        await this.bridgePod(group, target, pod, payload, hash, personal);
+        await this.bridgePod(group, target, pod, payload, hash);
         results.set(name, { ready: true });
       } catch (e) {
         results.set(name, { ready: false, message: errorText(e) });
@@ -357,7 +357,7 @@ export class BridgeController {
   }
 
   /** Swap the container to Carrier (when not yet) and give it the config (when it lacks it). */
-  private async bridgePod(group: string, t: BridgeTarget, pod: k8s.V1Pod, payload: string, hash: string, drain: boolean): Promise<void> {
+  private async bridgePod(group: string, t: BridgeTarget, pod: k8s.V1Pod, payload: string, hash: string): Promise<void> {
     const name = pod.metadata!.name!;
     const index = pod.spec!.containers.findIndex((c) => c.name === t.container);
     const container = pod.spec!.containers[index]!;
@@ -365,7 +365,6 @@ export class BridgeController {
     const annotated = pod.metadata?.annotations?.[key];
     if (!annotated) {
       if (pod.status?.phase !== "Running") throw new Error(`pod ${name} is ${pod.status?.phase ?? "not running"} yet`);
-      if (drain && isReady(pod)) await this.drain(pod);
       const record: CarrierAnnotation = { image: container.image!, group };
       await this.core.patchNamespacedPod(
         {
@@ -398,6 +397,7 @@ export class BridgeController {
           // applying again is harmless (a live route update), so an operator restart just re-applies once
           await execIn(this.kc, t.namespace, name, t.container, [...CARRIER_APPLY_COMMAND], 15_000, `${payload}\n`);
           this.applied.set(appliedKey, hash);
+          await this.waitReady(t.namespace, name, 30_000);
           return;
         } catch (e) {
           if (Date.now() > deadline) throw new Error(`Carrier in ${name} did not take its routes: ${errorText(e)}`);
@@ -413,20 +413,30 @@ export class BridgeController {
     }
   }
 
-  /**
-   * Takes a pod out of its Services before its container is swapped: Ready=False on the pod's
-   * status (kubelet sets it again when the new container is ready), then a pause for the
-   * endpoints and kube-proxy to follow. Requests of everyone else never meet a dying container.
-   */
-  private async drain(pod: k8s.V1Pod): Promise<void> {
-    const conditions = (pod.status?.conditions ?? []).map((c) => (c.type === "Ready" || c.type === "ContainersReady" ? { ...c, status: "False", reason: "GefyraBridging", message: "swapping a container for Carrier", lastTransitionTime: new Date() } : c));
-    await this.core
-      .patchNamespacedPodStatus(
-        { namespace: pod.metadata!.namespace!, name: pod.metadata!.name!, body: { status: { conditions } } },
-        k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.StrategicMergePatch),
-      )
-      .catch((e: unknown) => this.log(`drain ${pod.metadata?.name}: ${errorText(e)}`));
-    await sleep(this.options.drainMs ?? 2500);
+  private async waitRestored(t: BridgeTarget, name: string, image: string, timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const pod = await this.core.readNamespacedPod({ namespace: t.namespace, name }).catch(() => undefined);
+      if (!pod) return;
+      const cs = pod.status?.containerStatuses?.find((c) => c.name === t.container);
+      if (cs?.ready && imageMatches(cs.image, image) && isReady(pod)) break;
+      if (Date.now() > deadline) throw new Error(`pod ${name} did not become Ready with ${image} within ${timeoutMs / 1000} s`);
+      await sleep(150);
+    }
+    await sleep(this.options.settleMs ?? 1000);
+  }
+
+  /** Ready again (kubelet's probes answered by Carrier) and back in its Services' endpoints. */
+  private async waitReady(namespace: string, name: string, timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const pod = await this.core.readNamespacedPod({ namespace, name });
+      if (isReady(pod)) break;
+      if (Date.now() > deadline) throw new Error(`pod ${name} did not become Ready with Carrier within ${timeoutMs / 1000} s`);
+      await sleep(150);
+    }
+    // kube-proxy follows the endpoints within about a second
+    await sleep(this.options.settleMs ?? 1000);
   }
 
   /** Every pod of the target that runs Carrier for this group gets its image back. */
@@ -434,8 +444,10 @@ export class BridgeController {
     for (const pod of w.pods) {
       const record = readAnnotation(pod, t.container);
       if (!record) continue;
-      if (drain && isReady(pod) && w.pods.length > 1) await this.drain(pod);
+      const oneByOne = drain && isReady(pod) && w.pods.length > 1;
       await this.restorePod(t, pod, record);
+      // one at a time: the next pod is swapped back only when this one serves again
+      if (oneByOne) await this.waitRestored(t, pod.metadata!.name!, record.image, 60_000).catch((e: unknown) => this.log(errorText(e)));
     }
   }
 
@@ -520,14 +532,15 @@ export class BridgeController {
 
   // ---- Stowaway ----------------------------------------------------------------------------
 
-  /** Makes Stowaway's bridge DNAT rules equal to what the live bridges need. */
-  private async syncStowawayRules(pod: string, bridges: Bridge[], connections: Map<string, Connection>): Promise<void> {
+  /**
+   * Makes Stowaway's bridge DNAT rules equal to what the live bridges need: `members` stand for
+   * the group being reconciled (the cache may still list a leaving one), the cache for the rest.
+   */
+  private async syncStowawayRules(pod: string, group: string, members: Bridge[], connections: Map<string, Connection>): Promise<void> {
     if (this.stowawayRules.pod !== pod) this.stowawayRules = { pod, rules: new Set(await this.readStowawayRules(pod)) };
+    const others = this.informer.list(this.ns).filter((b) => bridgeGroupId(b.spec.target) !== group && !b.metadata.deletionTimestamp && b.status?.phase !== "Failed");
     const wanted = new Map<string, string[]>();
-    for (const b of this.informer.list(this.ns)) {
-      if (b.metadata.deletionTimestamp || b.status?.phase === "Failed") continue;
-      // bridges of other groups keep their rules; this group's come from `bridges`
-      if (bridgeGroupId(b.spec.target) === bridgeGroupId(bridges[0]?.spec.target ?? b.spec.target) && !bridges.includes(b)) continue;
+    for (const b of [...others, ...members]) {
       const address = connections.get(b.spec.connection)?.status?.clientAddress;
       if (!address) continue;
       for (const p of b.status?.stowawayPorts ?? []) {
@@ -540,11 +553,8 @@ export class BridgeController {
       await execIn(this.kc, this.ns, pod, STOWAWAY_CONTAINER, ["iptables", "-t", "nat", "-A", "PREROUTING", ...args, "-m", "comment", "--comment", `gefyra-bridge ${rule}`]);
       this.stowawayRules.rules.add(rule);
     }
-    // rules nobody wants any more (only when this call saw every bridge of every group)
     for (const rule of [...this.stowawayRules.rules]) {
       if (wanted.has(rule)) continue;
-      const stillUsed = this.informer.list(this.ns).some((b) => !b.metadata.deletionTimestamp && (b.status?.stowawayPorts ?? []).some((p) => rule.startsWith(`${p.port}>`)) && !bridges.includes(b) && bridgeGroupId(b.spec.target) !== bridgeGroupId(bridges[0]?.spec.target ?? b.spec.target));
-      if (stillUsed) continue;
       const [port, dest] = rule.split(">");
       await execIn(this.kc, this.ns, pod, STOWAWAY_CONTAINER, [
         "iptables", "-t", "nat", "-D", "PREROUTING", "-i", "eth0", "-p", "tcp", "--dport", port!, "-j", "DNAT", "--to-destination", dest!, "-m", "comment", "--comment", `gefyra-bridge ${rule}`,

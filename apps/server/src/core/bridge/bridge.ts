@@ -346,9 +346,17 @@ async function openCargoPorts(docker: Docker, cargo: string, bridgeName: string,
       "iptables", "-t", "nat", "-A", "PREROUTING", "-i", "wg0", "-p", "tcp", "--dport", String(next), "-j", "DNAT", "--to-destination", `${localIp}:${p.local}`,
       "-m", "comment", "--comment", `${COMMENT} ${bridgeName}`,
     ]);
-    if (r.code !== 0) {
+    // the local container answers Cargo (not the pod address, which the host could rewrite on
+    // the Docker bridge), so replies always go back through the tunnel
+    const m = r.code === 0
+      ? await dockerExec(docker, cargo, [
+          "iptables", "-t", "nat", "-A", "POSTROUTING", "-o", "eth0", "-p", "tcp", "-d", localIp, "--dport", String(p.local), "-j", "MASQUERADE",
+          "-m", "comment", "--comment", `${COMMENT} ${bridgeName}`,
+        ])
+      : r;
+    if (r.code !== 0 || m.code !== 0) {
       await closeCargoPorts(docker, cargo, bridgeName).catch(() => undefined);
-      throw new GefyraError("CARGO_FAILED", `cannot open a tunnel port on Cargo (${r.stderr.trim()}): run gefyra up again`);
+      throw new GefyraError("CARGO_FAILED", `cannot open a tunnel port on Cargo (${(r.code !== 0 ? r : m).stderr.trim()}): run gefyra up again`);
     }
     out.push({ remote: p.remote, local: p.local, tunnelPort: next });
   }
@@ -356,12 +364,14 @@ async function openCargoPorts(docker: Docker, cargo: string, bridgeName: string,
 }
 
 async function closeCargoPorts(docker: Docker, cargo: string, bridgeName: string): Promise<void> {
-  const listed = await dockerExec(docker, cargo, ["iptables", "-t", "nat", "-S", "PREROUTING"]);
-  if (listed.code !== 0) return;
-  for (const line of listed.stdout.split("\n")) {
-    if (!line.includes(`"${COMMENT} ${bridgeName}"`) && !line.endsWith(`${COMMENT} ${bridgeName}`)) continue;
-    const args = splitRule(line.replace(/^-A /, "-D "));
-    await dockerExec(docker, cargo, ["iptables", "-t", "nat", ...args]);
+  for (const chain of ["PREROUTING", "POSTROUTING"]) {
+    const listed = await dockerExec(docker, cargo, ["iptables", "-t", "nat", "-S", chain]);
+    if (listed.code !== 0) return;
+    for (const line of listed.stdout.split("\n")) {
+      if (!line.includes(`"${COMMENT} ${bridgeName}"`) && !line.endsWith(`${COMMENT} ${bridgeName}`)) continue;
+      const args = splitRule(line.replace(/^-A /, "-D "));
+      await dockerExec(docker, cargo, ["iptables", "-t", "nat", ...args]);
+    }
   }
 }
 
