@@ -3,6 +3,7 @@ export * from "./connection";
 export * from "./cidr";
 export * from "./images";
 export * from "./manifests";
+export * from "./bridge";
 export * from "./traffic";
 export * from "./carrier-launch";
 export * from "./bridge-profile";
