@@ -21,6 +21,8 @@ export default tseslint.config(
       ".devcluster/**",
       "test-results/**",
       "playwright-report/**",
+      // plain CommonJS run by Debian's node inside fixture images, not part of the TS program
+      "e2e/fixtures/images/**/*.js",
     ],
   },
   eslint.configs.recommended,

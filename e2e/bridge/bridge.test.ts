@@ -189,7 +189,7 @@ describe("bridges", () => {
     const podIp = bridged[0]!.status!.podIP!;
     const { execFile } = await import("node:child_process");
     const curlLocal = (args: string[]) =>
-      new Promise<string>((resolve, reject) => execFile("docker", ["exec", "api-local", "curl", "-sS", "-m", "5", ...args], (e, out) => (e ? reject(e) : resolve(out))));
+      new Promise<string>((resolve, reject) => execFile("docker", ["exec", "api-local", "curl", "-sS", "-m", "5", ...args], (e, out) => (e ? reject(new Error(e.message)) : resolve(out))));
     expect(await curlLocal(["-o", "/dev/null", "-w", "%{http_code}", `http://${podIp}:8999/records`])).toBe("401");
     const records = JSON.parse(await curlLocal(["-H", `Authorization: Bearer ${token}`, `http://${podIp}:8999/records?since=0`])) as { entries: Array<{ path?: string; route?: string; status?: number }> };
     expect(records.entries.some((e) => JSON.stringify(e).includes("/from-"))).toBe(true);
@@ -251,7 +251,7 @@ describe("bridges", () => {
       const chunks: Buffer[] = [];
       let status: string | undefined;
       req.on("data", (c: Buffer) => chunks.push(c));
-      req.on("trailers", (t) => (status = String(t["grpc-status"])));
+      req.on("trailers", (t: http2.IncomingHttpHeaders) => (status = String(t["grpc-status"])));
       req.on("end", () => {
         client.close();
         resolve({ body: Buffer.concat(chunks).subarray(5).toString(), status });
@@ -394,7 +394,8 @@ describe("bridges", () => {
     );
     expect((await attempt({ target: "deploy/duo/a" })).code).toMatch(/ROLLOUT_IN_PROGRESS|WORKLOAD_NOT_READY/);
     // a stopped local container
-    await new Promise<void>((resolve, reject) => import("node:child_process").then(({ execFile }) => execFile("docker", ["stop", "-t", "1", "err-local"], (e) => (e ? reject(e) : resolve()))));
+    const { execFile } = await import("node:child_process");
+    await new Promise<void>((resolve, reject) => execFile("docker", ["stop", "-t", "1", "err-local"], (e) => (e ? reject(new Error(e.message)) : resolve())));
     expect((await attempt({})).code).toBe("LOCAL_NOT_RUNNING");
     expect(await listBridges(base)).toEqual([]);
   }, 240_000);
