@@ -1,6 +1,8 @@
 "use client";
-import { useEffect, useState } from "react";
+import { useCallback, useEffect, useState } from "react";
+import { BridgesProvider } from "../lib/bridges";
 import { SelectionProvider } from "../lib/selection";
+import { BridgesPanel } from "./BridgesPanel";
 import { ConnectionPanel } from "./ConnectionPanel";
 import { ContainersPanel } from "./ContainersPanel";
 import { ContextsPanel, DefaultContext } from "./ContextsPanel";
@@ -10,6 +12,7 @@ const SCREENS = [
   { id: "connection", label: "Cluster" },
   { id: "workloads", label: "Workloads" },
   { id: "containers", label: "Local containers" },
+  { id: "bridges", label: "Bridges" },
 ] as const;
 type Screen = (typeof SCREENS)[number]["id"];
 
@@ -29,28 +32,39 @@ export function Dashboard() {
     setScreen(id);
     window.history.replaceState(null, "", `#${id}`);
   };
+  // "Bridge…" on a workloads row opens the wizard with that target
+  const [bridgeTarget, setBridgeTarget] = useState<string | null>(null);
+  const bridgeRow = (rowKey: string) => {
+    setBridgeTarget(rowKey);
+    open("bridges");
+  };
+  const presetUsed = useCallback(() => setBridgeTarget(null), []);
   return (
     <SelectionProvider>
-      <DefaultContext />
-      <nav className="tabs" role="tablist" aria-label="Screens">
-        {SCREENS.map((s) => (
-          <button key={s.id} type="button" role="tab" id={`tab-${s.id}`} aria-selected={screen === s.id} aria-controls={`screen-${s.id}`} className="tab" onClick={() => open(s.id)}>
-            {s.label}
-          </button>
-        ))}
-      </nav>
-      <main className="main" role="tabpanel" id={`screen-${screen}`} aria-labelledby={`tab-${screen}`}>
-        {screen === "connection" ? (
-          <>
-            <ContextsPanel />
-            <ConnectionPanel />
-          </>
-        ) : screen === "workloads" ? (
-          <WorkloadsPanel />
-        ) : (
-          <ContainersPanel />
-        )}
-      </main>
+      <BridgesProvider>
+        <DefaultContext />
+        <nav className="tabs" role="tablist" aria-label="Screens">
+          {SCREENS.map((s) => (
+            <button key={s.id} type="button" role="tab" id={`tab-${s.id}`} aria-selected={screen === s.id} aria-controls={`screen-${s.id}`} className="tab" onClick={() => open(s.id)}>
+              {s.label}
+            </button>
+          ))}
+        </nav>
+        <main className="main" role="tabpanel" id={`screen-${screen}`} aria-labelledby={`tab-${screen}`}>
+          {screen === "connection" ? (
+            <>
+              <ContextsPanel />
+              <ConnectionPanel />
+            </>
+          ) : screen === "workloads" ? (
+            <WorkloadsPanel onBridge={bridgeRow} />
+          ) : screen === "containers" ? (
+            <ContainersPanel />
+          ) : (
+            <BridgesPanel preset={bridgeTarget} onPresetUsed={presetUsed} />
+          )}
+        </main>
+      </BridgesProvider>
     </SelectionProvider>
   );
 }

@@ -1,5 +1,6 @@
 "use client";
 import { useDeferredValue, useMemo, useState } from "react";
+import { useBridges } from "../lib/bridges";
 import { useSelection } from "../lib/selection";
 import { age } from "../lib/time";
 import type { WorkloadKind } from "../lib/types";
@@ -16,13 +17,14 @@ const KINDS: Array<{ kind: WorkloadKind | "all"; label: string }> = [
 ];
 
 /** Every Deployment, StatefulSet, Pod and Service of the selected context and namespace, live from the cluster's watches. */
-export function WorkloadsPanel() {
+export function WorkloadsPanel({ onBridge }: { onBridge?: (rowKey: string) => void }) {
   const { context, namespace, setNamespace } = useSelection();
   const { workloads, namespaces, status, loaded, resyncing, subscription } = useWorkloads(context, namespace);
   const [kind, setKind] = useState<WorkloadKind | "all">("all");
   const [query, setQuery] = useState("");
   const deferred = useDeferredValue(query);
   const now = useNow(10_000);
+  const { byRowKey } = useBridges();
 
   const shown = useMemo(() => {
     const words = deferred.toLowerCase().split(/\s+/).filter(Boolean);
@@ -37,10 +39,31 @@ export function WorkloadsPanel() {
       { key: "status", header: "Status", width: "minmax(6rem, 1fr)", render: (r) => <span className={r.healthy ? "" : "bad"}>{r.status}</span> },
       { key: "ports", header: "Ports", width: "minmax(6rem, 1.3fr)", render: (r) => <span className="mono small" title={r.ports.join(", ")}>{r.ports.join(", ") || "–"}</span> },
       { key: "ip", header: "IP", width: "7rem", render: (r) => <span className="mono small">{r.ip || "–"}</span> },
-      { key: "bridge", header: "Bridge", width: "5rem", render: (r) => <span className="muted small">{r.bridge ?? "–"}</span> },
+      {
+        key: "bridge",
+        header: "Bridge",
+        width: "minmax(6rem, 1fr)",
+        render: (r) => {
+          const on = byRowKey.get(r.key);
+          if (on) {
+            return (
+              <span className="bridged small" title={on.map((b) => `${b.name}: ${b.state}${b.message ? ` (${b.message})` : ""}`).join("\n")} aria-label={`Bridged by ${on.map((b) => b.name).join(", ")}`}>
+                ⇄ {on.map((b) => `${b.name}${b.state === "Active" ? "" : ` (${b.state})`}`).join(", ")}
+              </span>
+            );
+          }
+          return onBridge && r.kind !== "Service" ? (
+            <button type="button" className="button button-small" aria-label={`Bridge ${r.namespace}/${r.name}`} onClick={() => onBridge(r.key)}>
+              Bridge…
+            </button>
+          ) : (
+            <span className="muted small">–</span>
+          );
+        },
+      },
       { key: "age", header: "Age", width: "4rem", render: (r) => <span className="muted small">{r.created ? age(r.created, now) : ""}</span> },
     ],
-    [namespace, now],
+    [namespace, now, byRowKey, onBridge],
   );
 
   if (!context) {

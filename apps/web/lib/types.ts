@@ -1,6 +1,17 @@
 /** Wire types of the server's API (type-only imports: nothing of the server reaches the bundle). */
 export type {
   AppRouter,
+  BridgeInfo,
+  BridgePort,
+  BridgeProgress,
+  BridgesMessage,
+  BridgeState,
+  Match,
+  MatchOp,
+  TargetContainer,
+  TargetDetails,
+  TargetKind,
+  UnbridgeProgress,
   ConnectionReport,
   ConnectionSummary,
   DownProgress,

@@ -2,6 +2,7 @@
  * The dashboard's API. To add a domain: write routers/<domain>.ts as a plain object
  * `satisfies TRPCRouterRecord` using `publicProcedure`, and add it below.
  */
+import { bridgesRouter } from "./routers/bridges";
 import { connectionRouter } from "./routers/connection";
 import { containersRouter } from "./routers/containers";
 import { contextsRouter } from "./routers/contexts";
@@ -17,6 +18,7 @@ export const appRouter = createTRPCRouter({
   connection: connectionRouter,
   workloads: workloadsRouter,
   containers: containersRouter,
+  bridges: bridgesRouter,
 });
 
 export type AppRouter = typeof appRouter;
@@ -30,6 +32,9 @@ export { isStreamMarker, type StreamMarker, type PacingStats } from "./backpress
 export type { HealthTick } from "./routers/health";
 export type { ConnectionSummary } from "./routers/connection";
 export type { LogBatch } from "./routers/containers";
+export type { BridgesMessage, TargetContainer, TargetDetails } from "./routers/bridges";
+export type { BridgeInfo, BridgeProgress, BridgeState, BridgePort, UnbridgeProgress, TargetKind } from "../core/bridge";
+export type { Match, MatchOp } from "@gefyra/shared/rules";
 export type { FeedMessage, FeedStatus, WorkloadRow, WorkloadKind, LocalContainersMessage } from "../core/workloads";
 export type { OperationEvent, SessionActivity } from "../core/sessions";
 export type { LocalContainer, RunProgress } from "../core/run/local-container";
