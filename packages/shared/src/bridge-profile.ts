@@ -15,6 +15,8 @@ export const BRIDGE_PROFILE_PLURAL = "bridgeprofiles";
 export const BRIDGE_PROFILE_CRD_NAME = `${BRIDGE_PROFILE_PLURAL}.${CRD_GROUP}`;
 /** Who published the current version (user@host), shown when a publish conflicts. */
 export const PROFILE_PUBLISHED_BY_ANNOTATION = `${CRD_GROUP}/published-by`;
+/** Digest of what that publish wrote: when the object still says it, the publisher is the last writer. */
+export const PROFILE_PUBLISHED_DIGEST_ANNOTATION = `${CRD_GROUP}/published-digest`;
 /** The profile file's metadata.description (Kubernetes metadata has no such field). */
 export const PROFILE_DESCRIPTION_ANNOTATION = `${CRD_GROUP}/description`;
 /** Field managers of gefyra-ts writes are `gefyra-ts:<user@host>`, so managedFields tell who wrote. */

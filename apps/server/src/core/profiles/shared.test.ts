@@ -1,19 +1,27 @@
 import { describe, expect, it } from "vitest";
-import { lastWriter, sharedDigest, toSharedProfile } from "./shared";
+import { contentDigest, lastWriter, sharedDigest, toSharedProfile } from "./shared";
 import { parseProfiles } from "./profile-file";
 
 const spec = { target: { namespace: "shop", workload: "deploy/api" }, ports: [{ remote: 80, local: 8080 }], rules: [], local: { env: {}, ports: [] } };
 
 describe("shared profiles: reading cluster objects", () => {
-  it("names the writer of the newest change: the publisher for gefyra writes, else the field manager", () => {
-    const annotations = { "gefyra-ts.dev/published-by": "alice@laptop" };
-    const ours = { manager: "gefyra-ts:alice@laptop", operation: "Update", time: new Date("2026-01-01T10:00:00Z") };
-    const kubectl = { manager: "kubectl-edit", operation: "Update", time: new Date("2026-01-01T11:00:00Z") };
-    expect(lastWriter({ annotations, managedFields: [ours] })).toEqual({ by: "alice@laptop", at: "2026-01-01T10:00:00.000Z" });
-    expect(lastWriter({ annotations, managedFields: [ours, kubectl] })).toEqual({ by: "kubectl-edit", at: "2026-01-01T11:00:00.000Z" });
-    expect(lastWriter({ managedFields: [{ ...ours, manager: "gefyra-ts:bob@pc" }] }).by).toBe("bob@pc");
-    expect(lastWriter({ annotations })).toEqual({ by: "alice@laptop", at: null });
-    expect(lastWriter({})).toEqual({ by: null, at: null });
+  it("names who made the current content: the last publisher while it is unchanged, else the other tool's field manager", () => {
+    const at = new Date("2026-01-01T10:00:00Z"); // managedFields have one-second times: writes in the same second tie
+    const published = { "gefyra-ts.dev/published-by": "alice@laptop", "gefyra-ts.dev/published-digest": contentDigest(undefined, spec) };
+    const fields = (...managers: string[]) => managers.map((manager) => ({ manager, operation: "Update", time: at }));
+    // bob published first, alice after him in the same second: the content is alice's
+    expect(lastWriter({ metadata: { annotations: published, managedFields: fields("gefyra-ts:bob@pc", "gefyra-ts:alice@laptop") }, spec })).toEqual({
+      by: "alice@laptop",
+      at: "2026-01-01T10:00:00.000Z",
+    });
+    // then someone used kubectl on the spec, in the same second: the content no longer is alice's
+    const edited = { ...spec, ports: [{ remote: 81, local: 8080 }] };
+    expect(lastWriter({ metadata: { annotations: published, managedFields: fields("gefyra-ts:alice@laptop", "kubectl-edit") }, spec: edited }).by).toBe("kubectl-edit");
+    expect(lastWriter({ metadata: { annotations: published, managedFields: fields("kubectl-edit", "gefyra-ts:alice@laptop") }, spec: edited }).by).toBe("kubectl-edit");
+    // objects without gefyra annotations
+    expect(lastWriter({ metadata: { managedFields: fields("gefyra-ts:bob@pc") }, spec }).by).toBe("bob@pc");
+    expect(lastWriter({ metadata: { managedFields: fields("kubectl-client-side-apply") }, spec }).by).toBe("kubectl-client-side-apply");
+    expect(lastWriter({ metadata: {} })).toEqual({ by: null, at: null });
   });
 
   it("turns an object into a profile, or says why it is not one", () => {

@@ -8,6 +8,7 @@
  * publish fails with who did it — it never overwrites their edit. A first publish only creates:
  * it never replaces a profile someone else already shares.
  */
+import { createHash } from "node:crypto";
 import os from "node:os";
 import * as k8s from "@kubernetes/client-node";
 import {
@@ -22,6 +23,7 @@ import {
   PROFILE_EDITOR_ROLE,
   PROFILE_FIELD_MANAGER_PREFIX,
   PROFILE_PUBLISHED_BY_ANNOTATION,
+  PROFILE_PUBLISHED_DIGEST_ANNOTATION,
   bridgeProfileCrd,
   bridgeProfileRoles,
 } from "@gefyra/shared";
@@ -62,22 +64,37 @@ function fieldManager(user: string): string {
   return `${PROFILE_FIELD_MANAGER_PREFIX}${user}`.replace(/[^\x21-\x7e]/g, "_").slice(0, 128);
 }
 
-/** The writer of the object's latest change, from managedFields (newest entry), else the annotation. */
-export function lastWriter(meta: k8s.V1ObjectMeta): { by: string | null; at: string | null } {
+/** Short digest of what a publish writes (description and spec), kept in an annotation. */
+export function contentDigest(description: string | undefined, spec: unknown): string {
+  return createHash("sha256").update(stable({ description: description ?? "", spec })).digest("hex").slice(0, 32);
+}
+
+/**
+ * Who made the object's current content. managedFields times have a resolution of one second,
+ * so they cannot order writes made in the same second; the content can: while the object still
+ * says what the last gefyra publish wrote (its digest annotation), that publisher is the writer;
+ * otherwise another tool changed it since, and the newest other field manager (kubectl-edit, ...) is.
+ */
+export function lastWriter(obj: { metadata: k8s.V1ObjectMeta; spec?: unknown }): { by: string | null; at: string | null } {
+  const meta = obj.metadata;
   const entries = [...(meta.managedFields ?? [])].filter((f) => f.manager).sort((a, b) => new Date(b.time ?? 0).getTime() - new Date(a.time ?? 0).getTime());
-  const annotated = meta.annotations?.[PROFILE_PUBLISHED_BY_ANNOTATION] ?? null;
   const latest = entries[0];
   const at = latest?.time ? new Date(latest.time).toISOString() : meta.creationTimestamp ? new Date(meta.creationTimestamp).toISOString() : null;
-  if (!latest?.manager) return { by: annotated, at };
-  if (latest.manager.startsWith(PROFILE_FIELD_MANAGER_PREFIX)) return { by: annotated ?? latest.manager.slice(PROFILE_FIELD_MANAGER_PREFIX.length), at };
-  return { by: latest.manager, at };
+  const publisher = meta.annotations?.[PROFILE_PUBLISHED_BY_ANNOTATION] ?? null;
+  const published = meta.annotations?.[PROFILE_PUBLISHED_DIGEST_ANNOTATION];
+  const unchanged = published !== undefined && published === contentDigest(meta.annotations?.[PROFILE_DESCRIPTION_ANNOTATION], obj.spec);
+  const other = entries.find((f) => !f.manager!.startsWith(PROFILE_FIELD_MANAGER_PREFIX));
+  if (published !== undefined && !unchanged && other?.manager) return { by: other.manager, at };
+  if (publisher) return { by: publisher, at };
+  if (!latest?.manager) return { by: null, at };
+  return { by: latest.manager.startsWith(PROFILE_FIELD_MANAGER_PREFIX) ? latest.manager.slice(PROFILE_FIELD_MANAGER_PREFIX.length) : latest.manager, at };
 }
 
 export function toSharedProfile(obj: BridgeProfileObject): SharedProfile {
   const meta = obj.metadata;
   const name = meta.name ?? "";
   const description = meta.annotations?.[PROFILE_DESCRIPTION_ANNOTATION];
-  const writer = lastWriter(meta);
+  const writer = lastWriter(obj);
   const base = { name, resourceVersion: meta.resourceVersion ?? "", uid: meta.uid ?? "", changedBy: writer.by, changedAt: writer.at };
   const parsed = ProfileFileSchema.safeParse({
     apiVersion: obj.apiVersion,
@@ -127,7 +144,7 @@ function notFoundNamesObject(error: unknown): boolean {
 }
 
 function conflict(name: string, current: BridgeProfileObject | null): GefyraError {
-  const who = current ? (lastWriter(current.metadata).by ?? "someone") : "someone";
+  const who = current ? (lastWriter(current).by ?? "someone") : "someone";
   return new GefyraError(
     "PROFILE_CONFLICT",
     `profile ${name} was changed by ${who} since you loaded it; reload and re-apply your edit (gefyra profiles pull ${name}, edit, publish)`,
@@ -174,7 +191,7 @@ export async function publishSharedProfile(cluster: Cluster, profile: ProfileFil
   const user = options.user ?? defaultProfileUser();
   const spec = ProfileSpecSchema.parse(profile.spec);
   const annotations = (current: Record<string, string> = {}) => {
-    const next: Record<string, string> = { ...current, [PROFILE_PUBLISHED_BY_ANNOTATION]: user };
+    const next: Record<string, string> = { ...current, [PROFILE_PUBLISHED_BY_ANNOTATION]: user, [PROFILE_PUBLISHED_DIGEST_ANNOTATION]: contentDigest(profile.metadata.description, spec) };
     if (profile.metadata.description) next[PROFILE_DESCRIPTION_ANNOTATION] = profile.metadata.description;
     else delete next[PROFILE_DESCRIPTION_ANNOTATION];
     return next;
@@ -186,7 +203,7 @@ export async function publishSharedProfile(cluster: Cluster, profile: ProfileFil
     } catch (error) {
       if (httpStatus(error) === 409) {
         const current = await readObject(cluster, name);
-        const who = current ? (lastWriter(current.metadata).by ?? "someone") : "someone";
+        const who = current ? (lastWriter(current).by ?? "someone") : "someone";
         throw new GefyraError(
           "PROFILE_EXISTS",
           `profile ${name} is already shared in context "${cluster.context}" (by ${who}); pull it first (gefyra profiles pull ${name}), re-apply your edit, then publish`,
