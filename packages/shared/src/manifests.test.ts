@@ -36,9 +36,15 @@ describe("install manifests", () => {
     ]);
   });
 
-  it("gives cluster-wide rights only for nodes, ServiceCIDRs and the kube-dns Service", () => {
-    expect(OPERATOR_CLUSTER_RULES.flatMap((r) => r.resources).sort()).toEqual(["nodes", "servicecidrs", "services"]);
-    expect(OPERATOR_CLUSTER_RULES.every((r) => r.verbs.every((v) => ["get", "list"].includes(v)))).toBe(true);
+  it("gives cluster-wide rights only for discovery (read) and bridging (pods, their exec, workloads read, shadow Deployments/Services)", () => {
+    const byResource = new Map<string, string[]>();
+    for (const r of OPERATOR_CLUSTER_RULES) for (const res of r.resources) byResource.set(res, [...(byResource.get(res) ?? []), ...r.verbs]);
+    expect([...byResource.keys()].sort()).toEqual(["deployments", "nodes", "pods", "pods/exec", "replicasets", "servicecidrs", "services", "statefulsets"]);
+    // nothing may list or read Secrets, ConfigMaps or RBAC cluster-wide, and nothing is updated wholesale
+    for (const verbs of byResource.values()) expect(verbs).not.toContain("update");
+    expect(byResource.get("pods")).toEqual(["get", "list", "watch", "patch"]);
+    expect(new Set(byResource.get("deployments"))).toEqual(new Set(["get", "list", "create", "delete"]));
+    expect(byResource.get("nodes")).toEqual(["get", "list"]);
   });
 
   it("runs Stowaway unprivileged with NET_ADMIN and the tun device, exposed on the chosen NodePort", () => {
