@@ -62,8 +62,9 @@ export interface RequestRecordInput {
   /** Carrier's route.to (local, original, carrier); "cluster" and "tcp" are older spellings. */
   route: "local" | "original" | "carrier" | "cluster" | "tcp";
   error?: string | null;
-  requestHeaders?: Record<string, string | string[]> | null;
-  responseHeaders?: Record<string, string | string[]> | null;
+  /** Pairs in wire order (as Carrier records them), or a name → value(s) map. */
+  requestHeaders?: Record<string, string | string[]> | readonly (readonly [string, string])[] | null;
+  responseHeaders?: Record<string, string | string[]> | readonly (readonly [string, string])[] | null;
   requestBody?: Uint8Array | null;
   responseBody?: Uint8Array | null;
   bodyTruncated?: boolean;
