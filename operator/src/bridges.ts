@@ -336,7 +336,12 @@ export class BridgeController {
     for (const b of bridges) if (b.status?.phase !== "Active") await this.setStatus(b, { message: `swapping ${target.container} for Carrier in ${pods.length} pod(s)` });
     if (personal) {
       // one at a time, so the other replicas keep serving everyone else
-      for (const pod of pods) await patchOne(pod);
+      for (const pod of pods) {
+        const wasBridged = Boolean(pod.metadata?.annotations?.[carrierAnnotation(target.container)]);
+        await patchOne(pod);
+        // kube-proxy follows the endpoints within about a second: then the next replica may go
+        if (!wasBridged && pods.length > 1) await sleep(this.options.settleMs ?? 1000);
+      }
     } else {
       await Promise.all(pods.map(patchOne));
     }
@@ -435,8 +440,6 @@ export class BridgeController {
       if (Date.now() > deadline) throw new Error(`pod ${name} did not become Ready with Carrier within ${timeoutMs / 1000} s`);
       await sleep(150);
     }
-    // kube-proxy follows the endpoints within about a second
-    await sleep(this.options.settleMs ?? 1000);
   }
 
   /** Every pod of the target that runs Carrier for this group gets its image back. */
