@@ -101,10 +101,14 @@ async function serve(launched?: { standingInFor: string; args: number }): Promis
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       const graceMs = runtime.carrier?.config.shutdownGraceMs ?? 0;
-      log("info", "carrier stopping", { signal, graceMs });
-      const force = setTimeout(() => resolve(), graceMs + 2000);
+      // SIGTERM means "your pod is being taken out of rotation" (unbridge swaps the original back,
+      // a rollout replaces the pod): Services may still send new connections until the endpoints
+      // and kube-proxy follow, so keep accepting for a moment before closing the listeners.
+      const delayMs = signal === "SIGTERM" && runtime.carrier ? Number(process.env.CARRIER_SHUTDOWN_DELAY_MS ?? 1500) : 0;
+      log("info", "carrier stopping", { signal, graceMs, delayMs });
+      const force = setTimeout(() => resolve(), delayMs + graceMs + 2000);
       force.unref();
-      runtime.close({ graceMs }).then(resolve, resolve);
+      setTimeout(() => runtime.close({ graceMs }).then(resolve, resolve), delayMs).unref();
     };
     process.once("SIGTERM", () => stop("SIGTERM"));
     process.once("SIGINT", () => stop("SIGINT"));
