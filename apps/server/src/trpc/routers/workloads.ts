@@ -1,6 +1,6 @@
 import type { TRPCRouterRecord } from "@trpc/server";
 import { z } from "zod";
-import { workloadFeed, type FeedMessage } from "../../core/workloads";
+import { workloadFeed, type FeedMessage, type WorkloadFeed } from "../../core/workloads";
 import { paced, type StreamMarker } from "../backpressure";
 import { publicProcedure } from "../trpc";
 
@@ -19,7 +19,14 @@ export const workloadsRouter = {
   watch: publicProcedure
     .input(z.object({ context: z.string().min(1), namespace: z.string().default("") }))
     .subscription(({ ctx, input, signal }): AsyncGenerator<FeedMessage | StreamMarker> => {
-      const feed = workloadFeed(ctx.kube, input.context, input.namespace);
-      return paced((s) => feed.subscribe(s), { socket: ctx.socket, signal, overflow: "resync", maxQueued: WORKLOAD_QUEUE_ROWS, weigh: feedWeight });
+      // looked up now, so an unknown context fails the subscription at once; after a resync it is
+      // looked up again (a feed left idle past its linger while the socket drained is gone)
+      let first: WorkloadFeed | null = workloadFeed(ctx.kube, input.context, input.namespace);
+      const open = (s: AbortSignal) => {
+        const feed = first ?? workloadFeed(ctx.kube, input.context, input.namespace);
+        first = null;
+        return feed.subscribe(s);
+      };
+      return paced(open, { socket: ctx.socket, signal, overflow: "resync", maxQueued: WORKLOAD_QUEUE_ROWS, weigh: feedWeight });
     }),
 } satisfies TRPCRouterRecord;
