@@ -81,7 +81,8 @@ export interface ProfileProblem {
   message: string;
 }
 
-function fieldPath(path: ReadonlyArray<PropertyKey>): string {
+/** A zod issue path as text: spec.ports[0].remote. */
+export function fieldPath(path: ReadonlyArray<PropertyKey>): string {
   return path.reduce<string>((acc, key) => (typeof key === "number" ? `${acc}[${key}]` : acc ? `${acc}.${String(key)}` : String(key)), "");
 }
 

@@ -22,6 +22,14 @@ import { parseWorkloadRef, resolveWorkload, type WorkloadRef } from "./workload"
 
 export const COMPONENT_LABEL = "gefyra-ts.dev/component";
 export const APP_LABEL = "gefyra-ts.dev/app";
+/**
+ * How the container was made, kept on it so a profile can be saved from it later: the env-from
+ * workload, the names of the variables given explicitly (the rest came from the workload or the
+ * image, and env-from values, Secrets among them, must never end up in a profile), the build context.
+ */
+export const ENV_FROM_LABEL = "gefyra-ts.dev/env-from";
+export const ENV_KEYS_LABEL = "gefyra-ts.dev/env-keys";
+export const BUILD_LABEL = "gefyra-ts.dev/build";
 const APP = "app";
 const HOLDER = "app-netns";
 
@@ -60,6 +68,8 @@ export interface RunOptions {
   /** Copy CPU / memory limits from this workload's container (deploy/X[/container]). */
   cpuFrom?: string;
   memoryFrom?: string;
+  /** Extra labels on the app container (a profile's name). */
+  labels?: Record<string, string>;
   /** Needed for env-from / cpu-from / memory-from. */
   kubeConfig?: k8s.KubeConfig;
   docker?: Docker;
@@ -254,6 +264,12 @@ export async function runLocal(options: RunOptions, onProgress: (p: RunProgress)
   const memory = await limitsFrom(options.kubeConfig, namespace, options.memoryFrom, "memory");
 
   const labels = { [COMPONENT_LABEL]: APP, [APP_LABEL]: options.name, [CONNECTION_LABEL]: connection, "gefyra-ts.dev/namespace": namespace };
+  const origin = {
+    ...options.labels,
+    ...(options.envFrom ? { [ENV_FROM_LABEL]: options.envFrom } : {}),
+    [ENV_KEYS_LABEL]: JSON.stringify(Object.keys(options.env ?? {})),
+    ...(options.build ? { [BUILD_LABEL]: path.resolve(options.build) } : {}),
+  };
   const made: string[] = [];
   try {
     onProgress({ step: "network", message: `joining ${cargo.network} with Cargo (${cargo.ip}) as gateway and DNS` });
@@ -297,7 +313,7 @@ export async function runLocal(options: RunOptions, onProgress: (p: RunProgress)
       name: options.name,
       Image: image,
       Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
-      Labels: labels,
+      Labels: { ...origin, ...labels },
       ...(options.command?.length ? { Cmd: options.command } : {}),
       ...(options.entrypoint?.length ? { Entrypoint: options.entrypoint } : {}),
       ...(options.workdir ? { WorkingDir: options.workdir } : {}),
