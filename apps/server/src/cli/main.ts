@@ -8,6 +8,7 @@ import { GefyraError, toGefyraError } from "../core/errors";
 import { defaultConnectionName, down, install, status, uninstall, up, type ConnectionInfo, type InstallSettings } from "../core/connection";
 import { registerBridgeCommands } from "./commands/bridges";
 import { registerContainerCommands } from "./commands/containers";
+import { registerProfileRunCommands } from "./commands/profiles-run";
 import { registerStoreCommands } from "./commands/store";
 import { contextName, recorded } from "./session";
 
@@ -182,6 +183,7 @@ export function buildProgram(): Command {
 
   registerContainerCommands(program);
   registerStoreCommands(program);
+  registerProfileRunCommands(program);
 
   registerBridgeCommands(program);
   return program;
