@@ -306,7 +306,8 @@ describe("bridges", () => {
   }, 240_000);
 
   it("loses no request of everyone else while a personal bridge is created and removed on 2 replicas", async () => {
-    const nodePort = await deployEcho("steady", 2);
+    // drains on termination like Kubernetes asks of every workload (a preStop pause); see docs/bridge.md
+    const nodePort = await deployEcho("steady", 2, process.env.GEFYRA_E2E_NO_PRESTOP ? {} : { lifecycle: { preStop: { sleep: { seconds: 2 } } } });
     await startLocal("steady-local", "local");
     let stop = false;
     const counts = { ok: 0, original: 0, failed: 0, errors: [] as string[] };
@@ -349,13 +350,7 @@ describe("bridges", () => {
     if (failedAt.length) console.log(`failures at ms ${failedAt.join(",")}; ${marks.join(", ")}`);
     expect(counts.ok).toBeGreaterThan(50);
     expect(counts.original).toBe(counts.ok);
-    // Target 0. Measured: every failure is a refused connection in the ~1 s while one replica's
-    // container is swapped (to Carrier, and back); the other replica keeps serving. Until the swap
-    // can hand over its listening socket (docs/bridge.md, "Known gaps"), this bounds it: at most
-    // 2 s of the loop's requests per swap (4 swaps).
-    const perSecond = (counts.ok + counts.failed) / ((Date.now() - t0) / 1000);
-    expect(counts.failed).toBeLessThanOrEqual(Math.ceil(perSecond * 2 * 4));
-    expect(new Set(counts.errors.map((e) => e.replace(/:\d+$/, "")))).toEqual(new Set(counts.failed ? [`connect ECONNREFUSED ${NODE_IP}`] : []));
+    expect(counts.failed).toBe(0);
   }, 300_000);
 
   it("refuses what cannot be bridged with a sentence that says why and what to do", async () => {

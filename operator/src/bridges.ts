@@ -52,6 +52,8 @@ export interface BridgeControllerOptions {
   log: (line: string) => void;
   /** Stowaway's ready pod (name and IP), or undefined. */
   stowaway: () => Promise<{ name: string; ip: string } | undefined>;
+  /** How long a pod is out of its Services before its container is swapped (personal bridges). */
+  drainMs?: number;
   /** Pause after a pod is Ready again, for the Services' endpoints to follow. */
   settleMs?: number;
 }
@@ -327,7 +329,7 @@ export class BridgeController {
     const patchOne = async (pod: k8s.V1Pod) => {
       const name = pod.metadata!.name!;
       try {
-        await this.bridgePod(group, target, pod, payload, hash);
+        await this.bridgePod(group, target, pod, payload, hash, personal);
         results.set(name, { ready: true });
       } catch (e) {
         results.set(name, { ready: false, message: errorText(e) });
@@ -362,7 +364,7 @@ export class BridgeController {
   }
 
   /** Swap the container to Carrier (when not yet) and give it the config (when it lacks it). */
-  private async bridgePod(group: string, t: BridgeTarget, pod: k8s.V1Pod, payload: string, hash: string): Promise<void> {
+  private async bridgePod(group: string, t: BridgeTarget, pod: k8s.V1Pod, payload: string, hash: string, oneByOne: boolean): Promise<void> {
     const name = pod.metadata!.name!;
     const index = pod.spec!.containers.findIndex((c) => c.name === t.container);
     const container = pod.spec!.containers[index]!;
@@ -370,6 +372,9 @@ export class BridgeController {
     const annotated = pod.metadata?.annotations?.[key];
     if (!annotated) {
       if (pod.status?.phase !== "Running") throw new Error(`pod ${name} is ${pod.status?.phase ?? "not running"} yet`);
+      const rotating = oneByOne && isReady(pod);
+      if (rotating) await this.leaveRotation(pod);
+      const oldContainer = pod.status?.containerStatuses?.find((c) => c.name === t.container)?.containerID;
       const record: CarrierAnnotation = { image: container.image!, group };
       await this.core.patchNamespacedPod(
         {
@@ -386,6 +391,7 @@ export class BridgeController {
         k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.JsonPatch),
       );
       this.log(`bridge group ${group}: ${t.namespace}/${name} container ${t.container}: ${container.image} -> Carrier`);
+      if (rotating) void this.stayOutOfRotation(t.namespace, name, t.container, oldContainer);
     } else if (container.image !== this.options.carrierImage) {
       throw new Error(`pod ${name} carries a bridge annotation but runs ${container.image}; not touching it`);
     }
@@ -431,6 +437,36 @@ export class BridgeController {
     await sleep(this.options.settleMs ?? 1000);
   }
 
+  /**
+   * Takes a pod out of its Services before its container is swapped: Ready=False on its status,
+   * then a pause for the endpoints and kube-proxy to follow (decision 0017). kubelet re-marks the
+   * pod Ready when its spec changes, so stayOutOfRotation keeps it out until the old container
+   * is gone; the new one is then gated by its own readiness.
+   */
+  private async leaveRotation(pod: k8s.V1Pod): Promise<void> {
+    await this.markNotReady(pod.metadata!.namespace!, pod.metadata!.name!);
+    await sleep(this.options.drainMs ?? 1500);
+  }
+
+  private async stayOutOfRotation(namespace: string, name: string, container: string, oldContainer: string | undefined): Promise<void> {
+    const deadline = Date.now() + 30_000;
+    while (Date.now() < deadline) {
+      const pod = await this.core.readNamespacedPod({ namespace, name }).catch(() => undefined);
+      const cs = pod?.status?.containerStatuses?.find((c) => c.name === container);
+      if (!pod || !cs || cs.containerID !== oldContainer || !cs.state?.running) return;
+      if (isReady(pod)) await this.markNotReady(namespace, name);
+      await sleep(100);
+    }
+  }
+
+  private async markNotReady(namespace: string, name: string): Promise<void> {
+    const now = new Date();
+    const conditions = ["Ready", "ContainersReady"].map((type) => ({ type, status: "False", reason: "GefyraBridgeSwap", message: "a container is being swapped for a bridge", lastTransitionTime: now }));
+    await this.core
+      .patchNamespacedPodStatus({ namespace, name, body: { status: { conditions } } }, k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.StrategicMergePatch))
+      .catch((e: unknown) => this.log(`taking ${namespace}/${name} out of rotation: ${errorText(e)}`));
+  }
+
   /** Ready again (kubelet's probes answered by Carrier) and back in its Services' endpoints. */
   private async waitReady(namespace: string, name: string, timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
@@ -444,11 +480,16 @@ export class BridgeController {
 
   /** Every pod of the target that runs Carrier for this group gets its image back. */
   private async restorePods(t: BridgeTarget, w: Workload, drain: boolean): Promise<void> {
+    // with a shadow (personal bridges) everyone else's requests are being served: one pod at a time
+    const personal = drain && (await this.apps.readNamespacedDeployment({ namespace: t.namespace, name: shadowName(t) }).then(() => true, () => false));
     for (const pod of w.pods) {
       const record = readAnnotation(pod, t.container);
       if (!record) continue;
-      const oneByOne = drain && isReady(pod) && w.pods.length > 1;
+      const oneByOne = personal && isReady(pod) && w.pods.length > 1;
+      const oldContainer = pod.status?.containerStatuses?.find((c) => c.name === t.container)?.containerID;
+      if (oneByOne) await this.leaveRotation(pod);
       await this.restorePod(t, pod, record);
+      if (oneByOne) void this.stayOutOfRotation(t.namespace, pod.metadata!.name!, t.container, oldContainer);
       // one at a time: the next pod is swapped back only when this one serves again
       if (oneByOne) await this.waitRestored(t, pod.metadata!.name!, record.image, 60_000).catch((e: unknown) => this.log(errorText(e)));
     }

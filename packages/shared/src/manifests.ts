@@ -156,6 +156,8 @@ export const OPERATOR_CLUSTER_RULES = [
   { apiGroups: [""], resources: ["nodes"], verbs: ["get", "list"] },
   // bridges: swap a container's image in the target's pods and configure Carrier in them
   { apiGroups: [""], resources: ["pods"], verbs: ["get", "list", "watch", "patch"] },
+  // personal bridges: a pod leaves its Services (Ready=False) while its container is swapped
+  { apiGroups: [""], resources: ["pods/status"], verbs: ["patch"] },
   { apiGroups: [""], resources: ["pods/exec"], verbs: ["get", "create"] },
   { apiGroups: ["apps"], resources: ["deployments", "statefulsets", "replicasets"], verbs: ["get", "list"] },
   // personal bridges: the shadow copy of the workload that serves everyone else
