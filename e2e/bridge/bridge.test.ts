@@ -353,6 +353,29 @@ describe("bridges", () => {
     expect(counts.failed).toBe(0);
   }, 300_000);
 
+  it("removes a developer's bridges and restores the pods when their heartbeat expires", async () => {
+    const nodePort = await deployEcho("ttl", 1);
+    const ttlConnection = `${connection}-ttl`;
+    await up({ kubeconfig: kubeconfigPath, name: ttlConnection, heartbeatTTLSeconds: 8 });
+    locals.push("ttl-local");
+    await runLocal({ name: "ttl-local", connection: ttlConnection, namespace: ns.name, kubeConfig: kc, image: echo, env: { IDENTITY: "local" } });
+    await bridge({ kubeconfig: kubeconfigPath, connection: ttlConnection, name: "ttl", target: "deploy/ttl", namespace: ns.name, local: "ttl-local", ports: [{ remote: 8080, local: 8080 }] });
+    await waitFor("the local answer", async () => (JSON.parse((await getViaNodePort(nodePort, "/t")).body) as Echo).identity === "local", 10_000);
+    // the laptop goes away: Cargo (and with it the heartbeat) stops
+    const { execFile } = await import("node:child_process");
+    await new Promise<void>((resolve, reject) => execFile("docker", ["stop", "-t", "1", `gefyra-ts-cargo-${ttlConnection}`], (e) => (e ? reject(new Error(e.message)) : resolve())));
+    const stopped = Date.now();
+    await waitFor(
+      "bridge removed and the original back",
+      async () => (await listBridges({ kubeconfig: kubeconfigPath, connection: ttlConnection })).length === 0 && (await podsOf("ttl")).every((p) => p.spec!.containers[0]!.image === echo),
+      90_000,
+      500,
+    );
+    console.log(`heartbeat TTL 8 s: bridge removed and pods restored ${Date.now() - stopped} ms after Cargo stopped`);
+    await waitFor("original answers", async () => (JSON.parse((await getViaNodePort(nodePort, "/t")).body) as Echo).identity === "original", 30_000);
+    await down({ kubeconfig: kubeconfigPath, name: ttlConnection }).catch(() => undefined);
+  }, 240_000);
+
   it("refuses what cannot be bridged with a sentence that says why and what to do", async () => {
     await startLocal("err-local", "local");
     const attempt = (over: Partial<Parameters<typeof bridge>[0]>) =>
