@@ -417,4 +417,34 @@ describe("bridges", () => {
     expect((await attempt({})).code).toBe("LOCAL_NOT_RUNNING");
     expect(await listBridges(base)).toEqual([]);
   }, 240_000);
+
+  it("works through the gefyra CLI: bridge, list, unbridge, and one line with exit 1 on a mistake", async () => {
+    const { execFile } = await import("node:child_process");
+    const { join } = await import("node:path");
+    const { mkdtempSync } = await import("node:fs");
+    const { tmpdir } = await import("node:os");
+    const { repoRoot } = await import("../support/devcluster");
+    const env = { ...process.env, KUBECONFIG: kubeconfigPath, GEFYRA_DATA_DIR: mkdtempSync(join(tmpdir(), "gefyra-bridge-cli-")) };
+    const gefyra = (...args: string[]) =>
+      new Promise<{ code: number; stdout: string; stderr: string }>((resolve) =>
+        execFile(join(repoRoot, "apps/server/bin/gefyra.js"), args, { env, timeout: 120_000 }, (e, stdout, stderr) => resolve({ code: e ? (typeof e.code === "number" ? e.code : 1) : 0, stdout, stderr })),
+      );
+    const made = await gefyra("bridge", "--connection", connection, "--target", "deploy/api", "-n", ns.name, "--local", "api-local", "--port", "8080:8080", "--match-path-prefix", "/cli", "--name", "cli", "--json");
+    expect(made.code).toBe(0);
+    expect(JSON.parse(made.stdout)).toMatchObject({ name: "cli", state: "Active", match: [{ kind: "path", op: "prefix", value: "/cli" }] });
+    expect(made.stderr).toContain("shadow");
+    expect((await curlFromPod(`http://api.${ns.name}:8080/cli/x`)).identity).toBe("local");
+    expect((await curlFromPod(`http://api.${ns.name}:8080/other`)).identity).toBe("original");
+    const listed = await gefyra("list", "--connection", connection);
+    expect(listed.stdout).toMatch(/cli\tActive\tdeployment\/api\/app/);
+    const wrong = await gefyra("bridge", "--connection", connection, "--target", "deploy/api", "-n", ns.name, "--local", "api-local", "--port", "8081:8080");
+    expect(wrong.code).toBe(1);
+    // progress lines, then the error: one line that says what to do
+    const errorLines = wrong.stderr.trim().split("\n").filter((l) => l.startsWith("gefyra:"));
+    expect(errorLines).toHaveLength(1);
+    expect(errorLines[0]).toMatch(/^gefyra: container app of deploy\/api does not declare port 8081: its ports are 8080$/);
+    const removed = await gefyra("unbridge", "cli");
+    expect(removed.code).toBe(0);
+    expect((await curlFromPod(`http://api.${ns.name}:8080/cli/x`)).identity).toBe("original");
+  }, 240_000);
 });
