@@ -275,6 +275,29 @@ describe("bridges", () => {
     await waitFor("shadow removed", async () => apps.readNamespacedDeployment({ namespace: ns.name, name: "shop-gefyra-shadow" }).then(() => false, () => true), 30_000);
   }, 300_000);
 
+  it("bridges a StatefulSet and a bare pod too, and restores them", async () => {
+    await startLocal("kinds-local", "local");
+    const container = { name: "app", image: echo, imagePullPolicy: "IfNotPresent", ports: [{ containerPort: 8080 }], readinessProbe: { httpGet: { path: "/ready", port: 8080 }, periodSeconds: 1 } };
+    await apps.createNamespacedStatefulSet({
+      namespace: ns.name,
+      body: { metadata: { name: "db" }, spec: { serviceName: "db", replicas: 1, selector: { matchLabels: { app: "db" } }, template: { metadata: { labels: { app: "db" } }, spec: { terminationGracePeriodSeconds: 2, containers: [container] } } } },
+    });
+    await core.createNamespacedPod({ namespace: ns.name, body: { metadata: { name: "solo", labels: { app: "solo" } }, spec: { terminationGracePeriodSeconds: 2, containers: [container] } } });
+    for (const app of ["db", "solo"]) {
+      await core.createNamespacedService({ namespace: ns.name, body: { metadata: { name: app }, spec: { selector: { app }, ports: [{ port: 8080 }] } } });
+      await waitFor(`${app} ready`, async () => (await podsOf(app)).some((p) => p.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True")));
+    }
+    for (const [target, app] of [["statefulset/db", "db"], ["pod/solo", "solo"]] as const) {
+      const before = (await podsOf(app)).map(comparable);
+      const b = await bridge({ ...base, name: `kinds-${app}`, target, namespace: ns.name, local: "kinds-local", ports: [{ remote: 8080, local: 8080 }] });
+      expect(b.state).toBe("Active");
+      await waitFor(`${target} answered locally`, async () => (await curlFromPod(`http://${app}.${ns.name}:8080/k`)).identity === "local", 10_000);
+      await unbridge({ ...base, name: b.name });
+      await waitFor(`${target} original again`, async () => (await curlFromPod(`http://${app}.${ns.name}:8080/k`)).identity === "original", 30_000);
+      expect((await podsOf(app)).map(comparable)).toEqual(before);
+    }
+  }, 240_000);
+
   it("re-establishes a bridge on the replicas of a rollout", async () => {
     const nodePort = await deployEcho("roll", 2);
     await startLocal("roll-local", "local");
@@ -411,6 +434,16 @@ describe("bridges", () => {
       k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch),
     );
     expect((await attempt({ target: "deploy/duo/a" })).code).toMatch(/ROLLOUT_IN_PROGRESS|WORKLOAD_NOT_READY/);
+    // containers Carrier cannot stand in for: refused by the operator, nothing left behind
+    await deployEcho("execprobe", 1, { readinessProbe: { exec: { command: ["cat", "/app/server.js"] }, periodSeconds: 1 } });
+    const execProbe = await attempt({ target: "deploy/execprobe", name: "execprobe" });
+    expect(execProbe.code).toBe("BRIDGE_REFUSED");
+    expect(execProbe.message).toMatch(/exec readiness probe \(cat \/app\/server.js\) that Carrier cannot answer/);
+    await deployEcho("custom", 1, { command: ["/usr/bin/env", "node", "/app/server.js"] });
+    const custom = await attempt({ target: "deploy/custom", name: "custom" });
+    expect(custom.code).toBe("BRIDGE_REFUSED");
+    expect(custom.message).toMatch(/\/usr\/bin\/env/);
+    for (const p of await podsOf("execprobe")) expect(p.spec!.containers[0]!.image).toBe(echo);
     // a stopped local container
     const { execFile } = await import("node:child_process");
     await new Promise<void>((resolve, reject) => execFile("docker", ["stop", "-t", "1", "err-local"], (e) => (e ? reject(new Error(e.message)) : resolve())));
