@@ -376,6 +376,29 @@ describe("bridges", () => {
     expect(counts.failed).toBe(0);
   }, 300_000);
 
+  it("keeps a bridge working across a Stowaway restart (routes re-added, Carriers re-pointed)", async () => {
+    const nodePort = await deployEcho("sw", 1);
+    await startLocal("sw-local", "local");
+    await bridge({ ...base, name: "sw", target: "deploy/sw", namespace: ns.name, local: "sw-local", ports: [{ remote: 8080, local: 8080 }] });
+    await waitFor("the local answer", async () => (JSON.parse((await getViaNodePort(nodePort, "/s")).body) as Echo).identity === "local", 10_000);
+    const selector = "app.kubernetes.io/component=stowaway";
+    const old = (await core.listNamespacedPod({ namespace: NAMESPACE, labelSelector: selector })).items[0]!.metadata!.name!;
+    const t = Date.now();
+    await core.deleteNamespacedPod({ namespace: NAMESPACE, name: old });
+    await waitFor(
+      "the local answer through the new Stowaway",
+      async () => {
+        const pods = (await core.listNamespacedPod({ namespace: NAMESPACE, labelSelector: selector })).items;
+        if (pods.some((p) => p.metadata!.name === old)) return false;
+        return (JSON.parse((await getViaNodePort(nodePort, "/s", {}, 2000)).body) as Echo).identity === "local";
+      },
+      90_000,
+      500,
+    );
+    console.log(`bridge answered locally again ${Date.now() - t} ms after Stowaway's pod was deleted`);
+    await unbridge({ ...base, name: "sw" });
+  }, 240_000);
+
   it("removes a developer's bridges and restores the pods when their heartbeat expires", async () => {
     const nodePort = await deployEcho("ttl", 1);
     const ttlConnection = `${connection}-ttl`;
