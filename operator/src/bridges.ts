@@ -724,7 +724,7 @@ export class BridgeController {
 
 // ---- helpers ---------------------------------------------------------------------------------
 
-function containerPorts(c: k8s.V1Container): number[] {
+export function containerPorts(c: k8s.V1Container): number[] {
   const ports = new Set<number>();
   for (const p of c.ports ?? []) if ((p.protocol ?? "TCP") === "TCP") ports.add(p.containerPort);
   for (const probe of [c.readinessProbe, c.livenessProbe, c.startupProbe]) {
@@ -736,7 +736,7 @@ function containerPorts(c: k8s.V1Container): number[] {
 }
 
 /** httpGet probe paths on a port: Carrier answers them itself (200) while bridged. */
-function probePaths(c: k8s.V1Container, port: number): string[] {
+export function probePaths(c: k8s.V1Container, port: number): string[] {
   const paths = new Set<string>();
   for (const probe of [c.readinessProbe, c.livenessProbe, c.startupProbe]) {
     const g = probe?.httpGet;
@@ -764,7 +764,7 @@ function stripBridgeAnnotations(a: Record<string, string> | undefined): Record<s
 }
 
 /** A pod's spec as a template for the shadow: without what binds it to one node or identity. */
-function podSpecForTemplate(spec: k8s.V1PodSpec): k8s.V1PodSpec {
+export function podSpecForTemplate(spec: k8s.V1PodSpec): k8s.V1PodSpec {
   const copy = structuredClone(spec);
   delete copy.nodeName;
   delete copy.hostname;
@@ -774,7 +774,7 @@ function podSpecForTemplate(spec: k8s.V1PodSpec): k8s.V1PodSpec {
 }
 
 /** containerStatuses[].image may be normalised (docker.io/…, :latest). */
-function imageMatches(statusImage: string | undefined, wanted: string): boolean {
+export function imageMatches(statusImage: string | undefined, wanted: string): boolean {
   if (!statusImage) return false;
   const norm = (s: string) => s.replace(/^docker\.io\/(library\/)?/, "").replace(/@sha256:.*$/, "");
   return norm(statusImage) === norm(wanted);
