@@ -7,6 +7,7 @@ import { connectionRouter } from "./routers/connection";
 import { containersRouter } from "./routers/containers";
 import { contextsRouter } from "./routers/contexts";
 import { healthRouter } from "./routers/health";
+import { profilesRouter } from "./routers/profiles";
 import { sessionsRouter } from "./routers/sessions";
 import { workloadsRouter } from "./routers/workloads";
 import { createCallerFactory, createTRPCRouter } from "./trpc";
@@ -19,6 +20,7 @@ export const appRouter = createTRPCRouter({
   workloads: workloadsRouter,
   containers: containersRouter,
   bridges: bridgesRouter,
+  profiles: profilesRouter,
 });
 
 export type AppRouter = typeof appRouter;
@@ -33,6 +35,10 @@ export type { HealthTick } from "./routers/health";
 export type { ConnectionSummary } from "./routers/connection";
 export type { LogBatch } from "./routers/containers";
 export type { BridgesMessage, TargetContainer, TargetDetails } from "./routers/bridges";
+export type { ProfilesMessage, ProfileRow } from "./routers/profiles";
+export type { ProfileStartProgress, ProfileStartResult, ProfileStopProgress, ProfileStopResult } from "../core/profiles/run";
+export type { ProfileFile, ProfileProblem } from "../core/profiles/profile-file";
+export type { SharedListRow, LocalState } from "../core/profiles/shared";
 export type { BridgeInfo, BridgeProgress, BridgeState, BridgePort, UnbridgeProgress, TargetKind } from "../core/bridge";
 export type { Match, MatchOp } from "@gefyra/shared/rules";
 export type { FeedMessage, FeedStatus, WorkloadRow, WorkloadKind, LocalContainersMessage } from "../core/workloads";

@@ -466,7 +466,8 @@ export async function listSharedWithLocal(store: Store, options: SharedCallOptio
   return { context: cluster.context, profiles: rows };
 }
 
-function localState(local: StoredProfile | null, s: SharedProfile, context: string): LocalState {
+/** How the local copy stands against the cluster's (see `LocalState`). */
+export function localState(local: StoredProfile | null, s: SharedProfile, context: string): LocalState {
   if (!local) return "not pulled";
   const mine = sharedDigest(local.profile);
   if (s.profile && sharedDigest(s.profile) === mine) return "in sync";
