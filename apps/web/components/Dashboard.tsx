@@ -6,6 +6,7 @@ import { BridgesPanel } from "./BridgesPanel";
 import { ConnectionPanel } from "./ConnectionPanel";
 import { ContainersPanel } from "./ContainersPanel";
 import { ContextsPanel, DefaultContext } from "./ContextsPanel";
+import { ProfilesPanel } from "./ProfilesPanel";
 import { WorkloadsPanel } from "./WorkloadsPanel";
 
 const SCREENS = [
@@ -13,6 +14,7 @@ const SCREENS = [
   { id: "workloads", label: "Workloads" },
   { id: "containers", label: "Local containers" },
   { id: "bridges", label: "Bridges" },
+  { id: "profiles", label: "Profiles" },
 ] as const;
 type Screen = (typeof SCREENS)[number]["id"];
 
@@ -60,6 +62,8 @@ export function Dashboard() {
             <WorkloadsPanel onBridge={bridgeRow} />
           ) : screen === "containers" ? (
             <ContainersPanel />
+          ) : screen === "profiles" ? (
+            <ProfilesPanel />
           ) : (
             <BridgesPanel preset={bridgeTarget} onPresetUsed={presetUsed} />
           )}
