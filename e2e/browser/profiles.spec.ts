@@ -170,7 +170,7 @@ test.describe("profiles screen on the devcluster", () => {
     await expect(form).toHaveCount(0);
 
     const table = page.getByRole("table", { name: "Profiles" });
-    const row = table.getByRole("row", { name: profile });
+    const row = table.getByRole("row", { name: profile, exact: true });
     await expect(row).toContainText("deploy/api/app");
     await expect(row).toContainText('header x-user exact "pw-alice"');
     await expect(row.getByLabel(`Running state of ${profile}`)).toHaveText("stopped");
@@ -190,6 +190,22 @@ test.describe("profiles screen on the devcluster", () => {
     // the cluster's Service: the header's requests answer from the local container
     await expect.poll(async () => (await viaNodePort(nodePort, { "x-user": "pw-alice" })).identity, { timeout: 60_000 }).toBe("profile-ui");
     await expect.poll(async () => (await viaNodePort(nodePort)).identity, { timeout: 30_000 }).toBe("original");
+
+    // the running bridge saved as a new profile says the same; then deleted again
+    await page.getByRole("button", { name: "New from a running bridge" }).click();
+    const fromBridge = page.getByRole("form", { name: "Profile from a running bridge" });
+    await fromBridge.getByLabel("Bridge to save").selectOption(profile);
+    await fromBridge.getByLabel("Profile name").fill(`${profile}-copy`);
+    await fromBridge.getByRole("button", { name: "Save profile" }).click();
+    await expect(page.getByRole("status").filter({ hasText: `Saved ${profile}-copy from bridge ${profile}` })).toBeVisible({ timeout: 30_000 });
+    const copy = table.getByRole("row", { name: `${profile}-copy` });
+    await expect(copy).toContainText(`deploy/api/app (${namespace.name})`);
+    await expect(copy).toContainText('header x-user exact "pw-alice"');
+    await expect(copy).toContainText(echo);
+    await expect(copy).toContainText("env from deploy/api");
+    await copy.getByRole("button", { name: `Delete ${profile}-copy` }).click();
+    await copy.getByRole("button", { name: `Confirm delete ${profile}-copy` }).click();
+    await expect(table.getByRole("row", { name: `${profile}-copy` })).toHaveCount(0);
 
     // stop: bridge and container gone, the original answers
     await row.getByRole("button", { name: `Stop ${profile}` }).click();
