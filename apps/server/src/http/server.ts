@@ -15,6 +15,7 @@ import type { KubeconfigOptions } from "../core/contexts";
 import { GefyraError, describeCause } from "../core/errors";
 import { openStore, type Store } from "../store";
 import { startRetention } from "../store/retention";
+import { closeSharedHubs, resumeRecording } from "../core/traffic";
 import { appRouter, createContextFactory, type ServerDeps } from "../trpc";
 import {
   allowedHosts,
@@ -179,6 +180,9 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
   allowed = allowedHosts(port, host);
   // history retention (14 days / 200 MB by default) runs in the background of the dashboard's process
   const retention = startRetention(store, { log });
+  deps.retention = retention;
+  // bridges that were being recorded before a restart keep being recorded (their feeds resume from the store's cursors)
+  void resumeRecording({ store, kube: deps.kube, nudge: () => retention.nudge(), log }).catch((error: unknown) => log(`traffic: cannot resume recording bridges (${describeCause(error)})`));
   if (!isLoopbackHost(host)) {
     log(`WARNING: gefyra-ts listens on ${host}:${port}, not only on this machine. Anyone who can reach it and has the token controls your clusters.`);
   }
@@ -215,6 +219,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
     // ("Cannot call waitUntil() on an AwaiterOnce that was already awaited"). We use no after().
     nextHandler = null;
     nextUpgrade = null;
+    await closeSharedHubs(store);
     await retention.stop();
     await store.close();
   }

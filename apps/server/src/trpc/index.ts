@@ -9,6 +9,7 @@ import { contextsRouter } from "./routers/contexts";
 import { healthRouter } from "./routers/health";
 import { profilesRouter } from "./routers/profiles";
 import { sessionsRouter } from "./routers/sessions";
+import { trafficRouter } from "./routers/traffic";
 import { workloadsRouter } from "./routers/workloads";
 import { createCallerFactory, createTRPCRouter } from "./trpc";
 
@@ -20,6 +21,7 @@ export const appRouter = createTRPCRouter({
   workloads: workloadsRouter,
   containers: containersRouter,
   bridges: bridgesRouter,
+  traffic: trafficRouter,
   profiles: profilesRouter,
 });
 
@@ -35,6 +37,9 @@ export type { HealthTick } from "./routers/health";
 export type { ConnectionSummary } from "./routers/connection";
 export type { LogBatch } from "./routers/containers";
 export type { BridgesMessage, TargetContainer, TargetDetails } from "./routers/bridges";
+export type { TrafficSessionDto } from "./routers/traffic";
+export type { FeedRecord, FeedCounts, FeedAggregate, TrafficEvent, TrafficStatus, BridgeFeedStatus, PodFeedStatus, ReplayRequest, ReplayResult, ReplayTarget, CompareResult, Series, SeriesPoint } from "../core/traffic";
+export type { HarLog, TrafficRecord, TrafficBody } from "@gefyra/shared";
 export type { ProfilesMessage, ProfileRow } from "./routers/profiles";
 export type { ProfileStartProgress, ProfileStartResult, ProfileStopProgress, ProfileStopResult } from "../core/profiles/run";
 export type { ProfileFile, ProfileProblem } from "../core/profiles/profile-file";

@@ -18,6 +18,8 @@ export interface ServerDeps {
   startedAt: number;
   /** How to find kubeconfig files (tests point this at temp files). */
   kube: KubeconfigOptions;
+  /** History retention of this process: asked for a run after many request records were stored. */
+  retention?: { nudge(): void };
 }
 
 export interface Context extends ServerDeps {

@@ -31,6 +31,7 @@ export interface SharedHub {
 }
 
 interface Entry {
+  store: Store | null;
   hub: TrafficHub;
   source: ClusterSource;
   refs: number;
@@ -66,7 +67,8 @@ function sweep(): void {
 
 /** The shared hub of a context (started on first use); `release()` when done with it. */
 export function sharedHub(deps: { store: Store | null; kube: KubeconfigOptions; nudge?: () => void; log?: (line: string) => void }, context: string): SharedHub {
-  const key = JSON.stringify([deps.kube.kubeconfig ?? null, deps.kube.env?.KUBECONFIG ?? null, context]);
+  // per store too: two servers in one process (tests) each record into their own
+  const key = JSON.stringify([deps.store?.file ?? null, deps.kube.kubeconfig ?? null, deps.kube.env?.KUBECONFIG ?? null, context]);
   let entry = hubs.get(key);
   if (!entry) {
     const source = clusterSource(clusterOptions(deps.kube, context));
@@ -75,7 +77,7 @@ export function sharedHub(deps: { store: Store | null; kube: KubeconfigOptions; 
       ? new TrafficIngest({ store: deps.store, context, ...(deps.nudge ? { nudge: deps.nudge } : {}), ...(deps.log ? { log: deps.log } : {}), onRecordingGained: (bridge) => holder.hub?.rewind(bridge) })
       : null;
     const hub = (holder.hub = new TrafficHub({ context, source, ingest, ...(deps.log ? { log: deps.log } : {}) }).start());
-    entry = { hub, source, refs: 0, idleSince: null };
+    entry = { store: deps.store, hub, source, refs: 0, idleSince: null };
     hubs.set(key, entry);
     sweeper ??= setInterval(sweep, 10_000);
     sweeper.unref();
@@ -105,11 +107,17 @@ export async function resumeRecording(deps: { store: Store; kube: KubeconfigOpti
   return contexts;
 }
 
-/** Closes every shared hub (server shutdown, tests): their writers flush and give their leases back. */
-export async function closeSharedHubs(): Promise<void> {
-  const all = [...hubs.values()];
-  hubs.clear();
-  if (sweeper) clearInterval(sweeper);
-  sweeper = undefined;
-  await Promise.all(all.map((e) => e.hub.close()));
+/** Closes the shared hubs of a store (server shutdown; all without one): their writers flush and give their leases back. */
+export async function closeSharedHubs(store?: Store): Promise<void> {
+  const closing: Entry[] = [];
+  for (const [key, e] of hubs) {
+    if (store && e.store !== store) continue;
+    hubs.delete(key);
+    closing.push(e);
+  }
+  if (hubs.size === 0 && sweeper) {
+    clearInterval(sweeper);
+    sweeper = undefined;
+  }
+  await Promise.all(closing.map((e) => e.hub.close()));
 }

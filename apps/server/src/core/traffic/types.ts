@@ -22,6 +22,8 @@ export interface FeedRecord extends TrafficRecord {
   carrierSeq: number;
   /** Where the store keeps it (empty while another process records these bridges). */
   stored: Array<{ sessionId: string; seq: number }>;
+  /** Body data left out (live lists carry sizes and headers only); the record by id has it. */
+  partial?: true;
 }
 
 export type PodFeedState = "connecting" | "live" | "retrying" | "leaving";
