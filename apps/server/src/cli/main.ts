@@ -10,6 +10,7 @@ import { registerBridgeCommands } from "./commands/bridges";
 import { registerContainerCommands } from "./commands/containers";
 import { registerProfileRunCommands } from "./commands/profiles-run";
 import { registerStoreCommands } from "./commands/store";
+import { registerTrafficCommands } from "./commands/traffic";
 import { contextName, recorded } from "./session";
 
 export interface Common {
@@ -186,6 +187,7 @@ export function buildProgram(): Command {
   registerProfileRunCommands(program);
 
   registerBridgeCommands(program);
+  registerTrafficCommands(program);
   return program;
 }
 

@@ -1,7 +1,8 @@
 /** `gefyra bridge | unbridge`: a workload's traffic to a local container, and back. */
 import type { Command } from "commander";
 import type { Match, MatchOp } from "@gefyra/shared/rules";
-import { bridge, listBridges, unbridge, type BridgeInfo, type BridgePort } from "../../core/bridge";
+import { bridge, defaultBridgeName, listBridges, unbridge, type BridgeInfo, type BridgePort } from "../../core/bridge";
+import { parseWorkloadRef } from "../../core/run/workload";
 import { GefyraError } from "../../core/errors";
 import { common, out, progress, type Common } from "../main";
 import { contextName, noteOnOpenSession, recorded } from "../session";
@@ -83,7 +84,8 @@ export function registerBridgeCommands(program: Command): void {
       process.once("SIGINT", onSignal);
       try {
         const info = await recorded(
-          { kind: "bridge", context: contextName(o), target: o.target },
+          // the session is the bridge's (target = its name), as the dashboard, unbridge and the traffic recording find it
+          { kind: "bridge", context: contextName(o), ...(o.namespace ? { namespace: o.namespace } : {}), target: o.name ?? defaultBridgeName(o.local, parseWorkloadRef(o.target).name) },
           () =>
             bridge(
               {
