@@ -7,6 +7,7 @@ import { ConnectionPanel } from "./ConnectionPanel";
 import { ContainersPanel } from "./ContainersPanel";
 import { ContextsPanel, DefaultContext } from "./ContextsPanel";
 import { ProfilesPanel } from "./ProfilesPanel";
+import { TrafficPanel } from "./TrafficPanel";
 import { WorkloadsPanel } from "./WorkloadsPanel";
 
 const SCREENS = [
@@ -15,6 +16,7 @@ const SCREENS = [
   { id: "containers", label: "Local containers" },
   { id: "bridges", label: "Bridges" },
   { id: "profiles", label: "Profiles" },
+  { id: "traffic", label: "Traffic" },
 ] as const;
 type Screen = (typeof SCREENS)[number]["id"];
 
@@ -64,6 +66,8 @@ export function Dashboard() {
             <ContainersPanel />
           ) : screen === "profiles" ? (
             <ProfilesPanel />
+          ) : screen === "traffic" ? (
+            <TrafficPanel />
           ) : (
             <BridgesPanel preset={bridgeTarget} onPresetUsed={presetUsed} />
           )}

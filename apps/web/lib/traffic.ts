@@ -1,0 +1,252 @@
+"use client";
+/**
+ * The inspector's live list: records from the `traffic.live` subscription kept in a bounded
+ * buffer, filtered incrementally (only new records are matched as they arrive; the whole buffer
+ * only when the filter changes), pausable without losing records, and rendered at most once per
+ * animation frame however fast records come.
+ */
+import { useSubscription } from "@trpc/tanstack-react-query";
+import { parseFilter, matchRecord } from "@gefyra/shared";
+import { useCallback, useEffect, useMemo, useRef, useState } from "react";
+import { isMarker } from "./stream";
+import { useTRPC } from "./trpc";
+import type { FeedAggregate, FeedRecord, TrafficEvent, TrafficStatus } from "./traffic-types";
+import type { StreamMarker } from "./types";
+
+/** Rows kept for the list; older ones stay in History. */
+export const MAX_ROWS = 20_000;
+/** Records held while paused; beyond it the oldest held are let go (and counted). */
+export const MAX_PAUSED = 50_000;
+
+export type Row = FeedRecord & { n: number };
+
+export type FilterState = { ok: true; match: ((r: FeedRecord) => boolean) | null } | { ok: false; error: string; column: number };
+
+export function compileFilterText(text: string): FilterState {
+  if (!text.trim()) return { ok: true, match: null };
+  const parsed = parseFilter(text);
+  if (!parsed.ok) return { ok: false, error: parsed.error, column: parsed.column };
+  const filter = parsed.filter;
+  return { ok: true, match: (r) => matchRecord(filter, r) };
+}
+
+/** The same request seen again (a resubscribe repeats the newest records) is one row. */
+const keyOf = (r: FeedRecord) => `${r.pod}/${r.carrierSeq}/${r.time}`;
+
+export class LiveBuffer {
+  rows: Row[] = [];
+  shown: Row[] = [];
+  private n = 0;
+  private keys = new Set<string>();
+  /** Rows let go at the bound since the last clear. */
+  trimmed = 0;
+  private match: ((r: FeedRecord) => boolean) | null = null;
+
+  constructor(private readonly max = MAX_ROWS) {}
+
+  add(records: readonly FeedRecord[]): number {
+    let added = 0;
+    for (const r of records) {
+      const key = keyOf(r);
+      if (this.keys.has(key)) continue;
+      this.keys.add(key);
+      const row: Row = { ...r, n: ++this.n };
+      this.rows.push(row);
+      if (!this.match || this.match(row)) this.shown.push(row);
+      added++;
+    }
+    if (this.rows.length > this.max) {
+      const gone = this.rows.splice(0, this.rows.length - this.max);
+      for (const g of gone) this.keys.delete(keyOf(g));
+      this.trimmed += gone.length;
+      const first = this.rows[0]!.n;
+      let lo = 0;
+      let hi = this.shown.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if (this.shown[mid]!.n < first) lo = mid + 1;
+        else hi = mid;
+      }
+      if (lo > 0) this.shown.splice(0, lo);
+    }
+    return added;
+  }
+
+  setMatch(match: ((r: FeedRecord) => boolean) | null): void {
+    this.match = match;
+    this.shown = match ? this.rows.filter(match) : [...this.rows];
+  }
+
+  clear(): void {
+    this.rows = [];
+    this.shown = [];
+    this.keys.clear();
+    this.trimmed = 0;
+  }
+}
+
+export interface LiveTraffic {
+  /** Rows that pass the filter, oldest first. */
+  shown: Row[];
+  total: number;
+  version: number;
+  paused: boolean;
+  /** Records that arrived while paused (shown on resume). */
+  held: number;
+  /** Held records let go above MAX_PAUSED, and rows let go above MAX_ROWS. */
+  letGo: number;
+  /** Records the server did not send because this tab was too slow (they are in History). */
+  missed: number;
+  status: TrafficStatus | null;
+  aggregates: FeedAggregate[];
+  error: string | null;
+  setPaused: (p: boolean) => void;
+  clear: () => void;
+}
+
+export function useLiveTraffic(context: string | null, bridge: string | null, match: ((r: FeedRecord) => boolean) | null): LiveTraffic {
+  const trpc = useTRPC();
+  const buffer = useRef(new LiveBuffer());
+  const held = useRef<FeedRecord[]>([]);
+  const [version, setVersion] = useState(0);
+  const [paused, setPausedState] = useState(false);
+  const pausedRef = useRef(false);
+  const [counts, setCounts] = useState({ missed: 0, heldLetGo: 0 });
+  const [status, setStatus] = useState<TrafficStatus | null>(null);
+  const [aggregates, setAggregates] = useState<FeedAggregate[]>([]);
+  const [error, setError] = useState<string | null>(null);
+  const frame = useRef<number | null>(null);
+
+  const render = useCallback(() => {
+    if (frame.current !== null) return;
+    frame.current = requestAnimationFrame(() => {
+      frame.current = null;
+      setVersion((v) => v + 1);
+    });
+  }, []);
+  useEffect(() => () => void (frame.current !== null && cancelAnimationFrame(frame.current)), []);
+
+  useEffect(() => {
+    buffer.current.setMatch(match);
+    render();
+  }, [match, render]);
+
+  // another bridge or context: a new list
+  useEffect(() => {
+    buffer.current.clear();
+    held.current = [];
+    setCounts({ missed: 0, heldLetGo: 0 });
+    setAggregates([]);
+    render();
+  }, [context, bridge, render]);
+
+  useSubscription(
+    trpc.traffic.live.subscriptionOptions(
+      { context: context ?? "", ...(bridge ? { bridge } : {}), backlog: 1000 },
+      {
+        enabled: Boolean(context),
+        onStarted: () => setError(null),
+        onError: (e) => setError(e.message),
+        onData: (m: TrafficEvent | StreamMarker) => {
+          if (isMarker(m)) {
+            setCounts((c) => ({ ...c, missed: c.missed + m.missed }));
+            return;
+          }
+          if (m.type === "records") {
+            if (pausedRef.current) {
+              held.current.push(...m.records);
+              if (held.current.length > MAX_PAUSED) {
+                const over = held.current.length - MAX_PAUSED;
+                held.current.splice(0, over);
+                setCounts((c) => ({ ...c, heldLetGo: c.heldLetGo + over }));
+              }
+            } else buffer.current.add(m.records);
+            render();
+          } else if (m.type === "status") setStatus(m.status);
+          else setAggregates((a) => [...a.slice(-119), m.aggregate]);
+        },
+      },
+    ),
+  );
+
+  const setPaused = useCallback(
+    (p: boolean) => {
+      pausedRef.current = p;
+      setPausedState(p);
+      if (!p && held.current.length) {
+        buffer.current.add(held.current);
+        held.current = [];
+      }
+      render();
+    },
+    [render],
+  );
+  const clear = useCallback(() => {
+    buffer.current.clear();
+    held.current = [];
+    render();
+  }, [render]);
+
+  return {
+    shown: buffer.current.shown,
+    total: buffer.current.rows.length,
+    version,
+    paused,
+    held: held.current.length,
+    letGo: counts.heldLetGo + buffer.current.trimmed,
+    missed: counts.missed,
+    status,
+    aggregates,
+    error,
+    setPaused,
+    clear,
+  };
+}
+
+/** The filter text, debounced lightly, compiled; errors carry the 1-based column. */
+export function useFilter(text: string): FilterState {
+  return useMemo(() => compileFilterText(text), [text]);
+}
+
+export function formatBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KB`;
+  return `${(n / 1024 / 1024).toFixed(1)} MB`;
+}
+
+export function formatMs(ms: number | null | undefined): string {
+  if (ms === null || ms === undefined) return "–";
+  if (ms < 1) return `${ms.toFixed(2)} ms`;
+  if (ms < 1000) return `${ms.toFixed(ms < 10 ? 1 : 0)} ms`;
+  return `${(ms / 1000).toFixed(2)} s`;
+}
+
+export function formatTime(iso: string): string {
+  const d = new Date(iso);
+  return `${d.toLocaleTimeString([], { hour12: false })}.${String(d.getMilliseconds()).padStart(3, "0")}`;
+}
+
+/** Pretty JSON when the text is JSON. */
+export function pretty(text: string, contentType?: string): { text: string; json: boolean } {
+  const t = text.trim();
+  if ((t.startsWith("{") || t.startsWith("[")) && (!contentType || /json|text|^$/.test(contentType))) {
+    try {
+      return { text: JSON.stringify(JSON.parse(t), null, 2), json: true };
+    } catch {
+      // not JSON after all
+    }
+  }
+  return { text, json: false };
+}
+
+/** Saves text as a file through the browser's download. */
+export function download(name: string, text: string, type = "application/json"): void {
+  const url = URL.createObjectURL(new Blob([text], { type }));
+  const a = document.createElement("a");
+  a.href = url;
+  a.download = name;
+  document.body.appendChild(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}
