@@ -33,6 +33,23 @@ export function compileFilterText(text: string): FilterState {
 /** The same request seen again (a resubscribe repeats the newest records) is one row. */
 const keyOf = (r: FeedRecord) => `${r.pod}/${r.carrierSeq}/${r.time}`;
 
+/** Inserts keeping `list` sorted by time (appending in the usual case). */
+function insertByTime(list: Row[], row: Row): void {
+  const last = list[list.length - 1];
+  if (!last || last.time <= row.time) {
+    list.push(row);
+    return;
+  }
+  let lo = 0;
+  let hi = list.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (list[mid]!.time <= row.time) lo = mid + 1;
+    else hi = mid;
+  }
+  list.splice(lo, 0, row);
+}
+
 export class LiveBuffer {
   rows: Row[] = [];
   shown: Row[] = [];
@@ -51,23 +68,20 @@ export class LiveBuffer {
       if (this.keys.has(key)) continue;
       this.keys.add(key);
       const row: Row = { ...r, n: ++this.n };
-      this.rows.push(row);
-      if (!this.match || this.match(row)) this.shown.push(row);
+      // in time order: a catch-up of several pods (or a slow one) delivers out of order
+      insertByTime(this.rows, row);
+      if (!this.match || this.match(row)) insertByTime(this.shown, row);
       added++;
     }
     if (this.rows.length > this.max) {
       const gone = this.rows.splice(0, this.rows.length - this.max);
+      const goneKeys = new Set<Row>(gone);
       for (const g of gone) this.keys.delete(keyOf(g));
       this.trimmed += gone.length;
-      const first = this.rows[0]!.n;
-      let lo = 0;
-      let hi = this.shown.length;
-      while (lo < hi) {
-        const mid = (lo + hi) >> 1;
-        if (this.shown[mid]!.n < first) lo = mid + 1;
-        else hi = mid;
-      }
-      if (lo > 0) this.shown.splice(0, lo);
+      let cut = 0;
+      while (cut < this.shown.length && goneKeys.has(this.shown[cut]!)) cut++;
+      // rows are removed from the front of both (the oldest), so the shown ones that went are a prefix
+      if (cut > 0) this.shown.splice(0, cut);
     }
     return added;
   }

@@ -11,7 +11,7 @@ import { formatBytes, formatMs, formatTime } from "../../lib/traffic";
 import styles from "./traffic.module.css";
 
 const ROW = 28;
-const COLUMNS = "1.6rem 6.6rem 4.2rem minmax(8rem, 1fr) 3.4rem 4.6rem 4.6rem 4.6rem minmax(5rem, 0.5fr)";
+const COLUMNS = "1.6rem 6.6rem 4.2rem minmax(8rem, 1fr) 3.9rem 4.6rem 4.6rem 4.4rem minmax(5rem, 0.5fr)";
 
 function statusClass(s: number | undefined): string | undefined {
   if (s === undefined) return styles.s5;
