@@ -1,17 +1,36 @@
 /**
  * Carrier vs nginx in front of the same upstream, on loopback.
  *
- *   npx tsx bench/carrier-vs-nginx.ts [--requests 20000] [--concurrency 16] [--latency-requests 5000] [--seconds 30]
+ *   npx tsx bench/carrier-vs-nginx.ts [--requests 20000] [--concurrency 16] [--latency-requests 5000]
+ *       [--seconds 30] [--rounds 3] [--carrier bundle|tsx|image] [--client node|wrk] [--wrk-seconds 5]
  *
- * Starts an upstream (Node http, keep-alive, small JSON answer), Carrier (its real entrypoint, in
- * its own process, recording every request, routing by a header rule to the upstream) and
- * Debian's nginx (own temp prefix/config, one worker, proxy_pass to a keepalive upstream block,
- * error_log to a temp file), then drives each with the same bounded keep-alive client: a fixed
- * number of requests at a fixed concurrency (throughput), then a fixed number one at a time
- * (latency), each run stopped early at the time cap. Prints requests/s, p50/p99, the latency each
- * proxy adds over calling the upstream directly, and the ratios against the targets (Carrier rps
- * >= 0.5 x nginx; Carrier's added p50 <= 1.5 x nginx's). Environment: CARRIER_BENCH_RECORDS=off
- * runs Carrier without records; CARRIER_BENCH_NODE_ARGS adds node flags (e.g. --cpu-prof).
+ * Starts an upstream (Node http, keep-alive, small JSON answer), Carrier (recording every request,
+ * routing by a header rule to the upstream), Debian's nginx (own temp prefix/config, one worker,
+ * proxy_pass to a keepalive upstream block, error_log to a temp file) and, as a reference line,
+ * `node-pipe`: a bare Node TCP relay (one upstream connection per client connection, bytes piped
+ * both ways, no HTTP parsing) on the same Node as Carrier — the floor of any proxy written on
+ * Node's sockets, so what Carrier adds above it is its own HTTP work.
+ *
+ * Each target is driven by the same bounded keep-alive client: a fixed number of requests at a
+ * fixed concurrency (throughput), then a fixed number one at a time (latency), each run stopped
+ * early at the time cap. Targets take turns within each of `--rounds` rounds, so drift in the
+ * load of a shared machine hits all of them alike; the median round of each target is printed.
+ * Besides requests/s and p50/p99 it prints each proxy process's CPU time per request (from
+ * /proc/<pid>/stat), which depends far less on the other processes on the machine than the rates
+ * do, and the latency each proxy adds over calling the upstream directly, with the ratios against
+ * the targets (Carrier rps >= 0.5 x nginx; Carrier's added p50 <= 1.5 x nginx's).
+ *
+ * --carrier: `bundle` (default) runs the file the image holds (images/carrier/bundle.mjs, made
+ * afresh into a temp dir) on this host's node; `tsx` runs packages/carrier/src/main.ts through tsx;
+ * `image` runs the built image (bash images/build.sh --no-load carrier) with --network host, so
+ * Carrier and node-pipe run on the image's Debian node 18 exactly as in a pod.
+ * --client: `node` (default; node:http with a keep-alive Agent, what earlier figures used) or `wrk`
+ * (time-bounded by --wrk-seconds; its C client leaves more of the machine to the proxies).
+ *
+ * Environment: CARRIER_BENCH_RECORDS=off runs Carrier without records; CARRIER_BENCH_NODE_ARGS adds
+ * node flags (e.g. --cpu-prof; not with `image`); CARRIER_BENCH_BUNDLE=<file> runs that bundle
+ * instead of making one, or (with `image`) instead of the image's own, on the image's node — to
+ * compare two builds of Carrier in the same harness.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -31,11 +50,22 @@ function arg(name: string, fallback: number): number {
   if (!Number.isFinite(v) || v <= 0) throw new Error(`--${name} needs a positive number`);
   return v;
 }
+function choice<T extends string>(name: string, options: readonly T[]): T {
+  const i = process.argv.indexOf(`--${name}`);
+  const v = (i >= 0 ? process.argv[i + 1] : options[0]) as T;
+  if (!options.includes(v)) throw new Error(`--${name} is one of ${options.join(", ")}`);
+  return v;
+}
 const REQUESTS = arg("requests", 20_000);
 const CONCURRENCY = arg("concurrency", 16);
 const SECONDS = arg("seconds", 30);
 const LATENCY_REQUESTS = arg("latency-requests", 5000);
+const ROUNDS = arg("rounds", 3);
+const WRK_SECONDS = arg("wrk-seconds", 5);
+const CARRIER = choice("carrier", ["bundle", "tsx", "image"] as const);
+const CLIENT = choice("client", ["node", "wrk"] as const);
 const WARMUP = Math.min(2000, Math.ceil(REQUESTS / 10));
+const CLK_TCK = Number(spawnSync("getconf", ["CLK_TCK"]).stdout?.toString().trim()) || 100;
 
 async function freePort(): Promise<number> {
   const s = net.createServer();
@@ -70,6 +100,28 @@ function startChild(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): {
   return { child, log: () => out.join("").slice(-2000) };
 }
 
+/** CPU seconds (user + system) used so far by these processes. */
+function cpuSeconds(pids: readonly number[]): number {
+  let ticks = 0;
+  for (const pid of pids) {
+    try {
+      const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+      ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      // gone: counts nothing
+    }
+  }
+  return ticks / CLK_TCK;
+}
+
+function childPids(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
 const UPSTREAM_JS = `
 const http = require("node:http");
 const body = JSON.stringify({ ok: true, service: "upstream", pad: "x".repeat(64) });
@@ -81,6 +133,25 @@ s.keepAliveTimeout = 65000;
 s.listen(Number(process.argv[1]), "127.0.0.1");
 `;
 
+// one upstream connection per client connection, bytes piped both ways: a proxy with no HTTP work
+const PIPE_JS = `
+const net = require("node:net");
+const [up, port] = process.argv.slice(1).map(Number);
+net.createServer({ noDelay: true }, (c) => {
+  const u = net.connect({ host: "127.0.0.1", port: up, noDelay: true });
+  c.pipe(u); u.pipe(c);
+  c.on("error", () => u.destroy()); u.on("error", () => c.destroy());
+  c.on("close", () => u.destroy()); u.on("close", () => c.destroy());
+}).listen(port, "127.0.0.1");
+`;
+
+interface Target {
+  name: string;
+  port: number;
+  /** The processes whose CPU time counts (none for direct: the upstream is common to all). */
+  pids: () => number[];
+}
+
 interface Result {
   name: string;
   done: number;
@@ -89,10 +160,14 @@ interface Result {
   rps: number;
   p50: number;
   p99: number;
+  /** The target's CPU time per request, µs (NaN for direct). */
+  cpuUs: number;
 }
 
-/** Fixed count, fixed concurrency, keep-alive, time-capped. */
-async function drive(name: string, port: number, count: number, concurrency: number): Promise<Result> {
+const PATH = "/api/items?page=1";
+
+/** Fixed count, fixed concurrency, keep-alive, time-capped (the node client). */
+async function driveNode(t: Target, count: number, concurrency: number): Promise<Omit<Result, "cpuUs">> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
   const latencies: number[] = [];
   let next = 0;
@@ -101,7 +176,7 @@ async function drive(name: string, port: number, count: number, concurrency: num
   const one = () =>
     new Promise<void>((resolve) => {
       const t0 = performance.now();
-      const req = http.request({ host: LOOPBACK, port, path: "/api/items?page=1", headers: { "x-user": "alice" }, agent }, (res) => {
+      const req = http.request({ host: LOOPBACK, port: t.port, path: PATH, headers: { "x-user": "alice" }, agent }, (res) => {
         res.resume();
         res.on("end", () => {
           if (res.statusCode === 200) latencies.push(performance.now() - t0);
@@ -128,22 +203,78 @@ async function drive(name: string, port: number, count: number, concurrency: num
   agent.destroy();
   latencies.sort((a, b) => a - b);
   const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))] ?? NaN;
-  return { name, done: latencies.length, failed, seconds, rps: latencies.length / seconds, p50: pct(50), p99: pct(99) };
+  return { name: t.name, done: latencies.length, failed, seconds, rps: latencies.length / seconds, p50: pct(50), p99: pct(99) };
+}
+
+/** wrk for --wrk-seconds at the given concurrency (one thread). */
+async function driveWrk(t: Target, concurrency: number): Promise<Omit<Result, "cpuUs">> {
+  const out = await new Promise<string>((resolve, reject) => {
+    const c = spawn("wrk", ["-t1", `-c${concurrency}`, `-d${WRK_SECONDS}s`, "--latency", "-H", "x-user: alice", `http://${LOOPBACK}:${t.port}${PATH}`], { stdio: ["ignore", "pipe", "inherit"] });
+    let text = "";
+    c.stdout.on("data", (d: Buffer) => (text += d.toString()));
+    c.on("error", reject);
+    c.on("close", (code) => (code === 0 ? resolve(text) : reject(new Error(`wrk exited ${code}: ${text}`))));
+  });
+  const ms = (label: string) => {
+    const m = new RegExp(`${label}\\s+([\\d.]+)(us|ms|s)`).exec(out);
+    if (!m) return NaN;
+    return Number(m[1]) * (m[2] === "us" ? 0.001 : m[2] === "s" ? 1000 : 1);
+  };
+  const done = Number(/(\d+) requests in ([\d.]+)(ms|s)/.exec(out)?.[1] ?? NaN);
+  const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0);
+  const errors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
+  const failed = non2xx + (errors ? errors.slice(1).reduce((a, b) => a + Number(b), 0) : 0);
+  return { name: t.name, done, failed, seconds: WRK_SECONDS, rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? NaN), p50: ms("50%"), p99: ms("99%") };
+}
+
+async function drive(t: Target, count: number, concurrency: number): Promise<Result> {
+  const pids = t.pids();
+  const cpu0 = cpuSeconds(pids);
+  const r = CLIENT === "wrk" ? await driveWrk(t, concurrency) : await driveNode(t, count, concurrency);
+  const cpu = cpuSeconds(pids) - cpu0;
+  return { ...r, cpuUs: pids.length ? (cpu * 1e6) / Math.max(1, r.done + r.failed) : NaN };
+}
+
+/** The middle one of a target's rounds by the given measure. */
+function median(rows: Result[], by: (r: Result) => number): Result {
+  const s = [...rows].sort((a, b) => by(a) - by(b));
+  return s[Math.floor((s.length - 1) / 2)]!;
+}
+
+function imageRef(): string {
+  const version = (JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { version: string }).version;
+  return `gefyra-ts/carrier:${version}`;
+}
+
+/** A process in the image with the host's network; its host PID for the CPU figures. */
+function startInImage(name: string, args: string[], env: Record<string, string>): { child: ChildProcess; log: () => string; pid: () => number[] } {
+  const envArgs = Object.entries(env).flatMap(([k, v]) => ["-e", `${k}=${v}`]);
+  const started = startChild("docker", ["run", "--rm", "--name", name, "--network", "host", ...envArgs, ...args]);
+  let pid: number | undefined;
+  return {
+    ...started,
+    pid: () => {
+      pid ??= Number(spawnSync("docker", ["inspect", "-f", "{{.State.Pid}}", name]).stdout.toString().trim()) || undefined;
+      return pid ? [pid] : [];
+    },
+  };
 }
 
 async function main(): Promise<void> {
   const nginxBin = ["/usr/sbin/nginx", "/usr/bin/nginx"].find((p) => spawnSync("test", ["-x", p]).status === 0);
   if (!nginxBin) throw new Error("nginx is not installed; apt-get install nginx-light");
+  if (CLIENT === "wrk" && spawnSync("wrk", ["--version"]).error) throw new Error("wrk is not installed; apt-get install wrk");
   const tmp = mkdtempSync(join(tmpdir(), "carrier-bench-"));
   const children: ChildProcess[] = [];
+  const containers: string[] = [];
   try {
-    const [upPort, carrierPort, controlPort, nginxPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
+    const [upPort, carrierPort, controlPort, nginxPort, pipePort] = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort()];
 
     const up = startChild(process.execPath, ["-e", UPSTREAM_JS, String(upPort)]);
     children.push(up.child);
     await waitForPort(upPort, "upstream", up.child, up.log);
 
-    const carrier = startChild(process.execPath, [...(process.env.CARRIER_BENCH_NODE_ARGS ?? "").split(" ").filter(Boolean), "--import", "tsx", join(ROOT, "packages/carrier/src/main.ts")], {
+    const carrierEnv = {
       CARRIER_TOKEN: TOKEN,
       CARRIER_CONFIG_JSON: JSON.stringify({
         listen: { host: LOOPBACK, ports: [carrierPort] },
@@ -159,9 +290,45 @@ async function main(): Promise<void> {
         },
         records: { enabled: process.env.CARRIER_BENCH_RECORDS !== "off" },
       }),
-    });
-    children.push(carrier.child);
+    };
+    const nodeArgs = (process.env.CARRIER_BENCH_NODE_ARGS ?? "").split(" ").filter(Boolean);
+    let carrierPids: () => number[];
+    let pipePids: () => number[];
+    let carrier: { child: ChildProcess; log: () => string };
+    let pipe: { child: ChildProcess; log: () => string };
+    let runtime: string;
+    if (CARRIER === "image") {
+      const image = imageRef();
+      if (spawnSync("docker", ["image", "inspect", image], { stdio: "ignore" }).status !== 0) throw new Error(`no image ${image}; bash images/build.sh --no-load carrier`);
+      const own = process.env.CARRIER_BENCH_BUNDLE;
+      const c = startInImage(
+        `carrier-bench-${process.pid}`,
+        own ? ["-v", `${own}:/opt/carrier/bench.cjs:ro`, "--entrypoint", "/opt/carrier/libexec/node", image, "/opt/carrier/bench.cjs"] : [image],
+        carrierEnv,
+      );
+      containers.push(`carrier-bench-${process.pid}`);
+      const p = startInImage(`carrier-bench-pipe-${process.pid}`, ["--entrypoint", "/opt/carrier/libexec/node", image, "-e", PIPE_JS, String(upPort), String(pipePort)], {});
+      containers.push(`carrier-bench-pipe-${process.pid}`);
+      [carrier, carrierPids, pipe, pipePids] = [c, c.pid, p, p.pid];
+      runtime = `${own ?? "the image's bundle"} in ${image} (Debian node ${spawnSync("docker", ["run", "--rm", "--entrypoint", "/opt/carrier/libexec/node", image, "--version"]).stdout.toString().trim()})`;
+    } else {
+      let entry: string[];
+      if (CARRIER === "tsx") entry = ["--import", "tsx", join(ROOT, "packages/carrier/src/main.ts")];
+      else if (process.env.CARRIER_BENCH_BUNDLE) entry = [process.env.CARRIER_BENCH_BUNDLE];
+      else {
+        const file = join(tmp, "carrier.cjs");
+        const made = spawnSync(process.execPath, [join(ROOT, "images/carrier/bundle.mjs"), file], { encoding: "utf8" });
+        if (made.status !== 0) throw new Error(`bundling Carrier failed: ${made.stderr}`);
+        entry = [file];
+      }
+      const c = startChild(process.execPath, [...nodeArgs, ...entry], { ...carrierEnv, CARRIER_SOCKET: join(tmp, "carrier.sock") });
+      const p = startChild(process.execPath, ["-e", PIPE_JS, String(upPort), String(pipePort)]);
+      [carrier, carrierPids, pipe, pipePids] = [c, () => (c.child.pid ? [c.child.pid] : []), p, () => (p.child.pid ? [p.child.pid] : [])];
+      runtime = `${CARRIER === "tsx" ? "tsx" : (process.env.CARRIER_BENCH_BUNDLE ?? "bundle")} on node ${process.version}`;
+    }
+    children.push(carrier.child, pipe.child);
     await waitForPort(carrierPort, "carrier", carrier.child, carrier.log);
+    await waitForPort(pipePort, "node-pipe", pipe.child, pipe.log);
 
     for (const d of ["client_body", "proxy", "fastcgi", "uwsgi", "scgi", "logs"]) mkdirSync(join(tmp, d), { recursive: true });
     const conf = join(tmp, "nginx.conf");
@@ -197,46 +364,59 @@ http {
     children.push(nginx.child);
     await waitForPort(nginxPort, "nginx", nginx.child, () => nginx.log() + readFileSafe(join(tmp, "error.log")));
 
-    console.log(
-      `bench: throughput: ${REQUESTS} requests per target at concurrency ${CONCURRENCY}; latency: ${LATENCY_REQUESTS} requests one at a time; keep-alive; cap ${SECONDS} s per run; warm-up ${WARMUP}`,
-    );
-    const targets: [string, number][] = [
-      ["direct", upPort],
-      ["nginx", nginxPort],
-      ["carrier", carrierPort],
+    const targets: Target[] = [
+      { name: "direct", port: upPort, pids: () => [] },
+      { name: "nginx", port: nginxPort, pids: () => (nginx.child.pid ? [nginx.child.pid, ...childPids(nginx.child.pid)] : []) },
+      { name: "node-pipe", port: pipePort, pids: pipePids },
+      { name: "carrier", port: carrierPort, pids: carrierPids },
     ];
-    for (const [name, port] of targets) await drive(name, port, WARMUP, CONCURRENCY);
-    // throughput: many requests in flight (p50/p99 include queueing in the proxy)
-    const load: Result[] = [];
-    for (const [name, port] of targets) load.push(await drive(name, port, REQUESTS, CONCURRENCY));
-    // latency: one request at a time, so p50 is the time a request takes, not time spent queued
-    const lat: Result[] = [];
-    for (const [name, port] of targets) lat.push(await drive(name, port, LATENCY_REQUESTS, 1));
+    console.log(
+      CLIENT === "wrk"
+        ? `bench: wrk, ${WRK_SECONDS} s per run at concurrency ${CONCURRENCY} (throughput) and 1 (latency); ${ROUNDS} rounds; Carrier: ${runtime}`
+        : `bench: throughput: ${REQUESTS} requests per target at concurrency ${CONCURRENCY}; latency: ${LATENCY_REQUESTS} requests one at a time; keep-alive; cap ${SECONDS} s per run; warm-up ${WARMUP}; ${ROUNDS} rounds; Carrier: ${runtime}`,
+    );
+    for (const t of targets) await driveNode(t, WARMUP, CONCURRENCY);
+    const load = new Map<string, Result[]>(targets.map((t) => [t.name, []]));
+    const lat = new Map<string, Result[]>(targets.map((t) => [t.name, []]));
+    for (let round = 0; round < ROUNDS; round++) {
+      // throughput: many requests in flight (p50/p99 include queueing in the proxy)
+      for (const t of targets) load.get(t.name)!.push(await drive(t, REQUESTS, CONCURRENCY));
+      // latency: one request at a time, so p50 is the time a request takes, not time spent queued
+      for (const t of targets) lat.get(t.name)!.push(await drive(t, LATENCY_REQUESTS, 1));
+    }
 
-    const fmt = (n: number, d = 2) => n.toFixed(d).padStart(9);
-    const table = (title: string, rows: Result[]) => {
+    const fmt = (n: number, d = 2) => (Number.isNaN(n) ? "-" : n.toFixed(d)).padStart(9);
+    const table = (title: string, rounds: Map<string, Result[]>, by: (r: Result) => number, range: (r: Result) => number, rangeName: string, rangeDigits: number) => {
       console.log(title);
-      console.log(`  ${"target".padEnd(9)} ${"requests".padStart(9)} ${"failed".padStart(7)} ${"req/s".padStart(9)} ${"p50 ms".padStart(9)} ${"p99 ms".padStart(9)}`);
-      for (const r of rows) console.log(`  ${r.name.padEnd(9)} ${String(r.done).padStart(9)} ${String(r.failed).padStart(7)} ${fmt(r.rps, 0)} ${fmt(r.p50, 3)} ${fmt(r.p99, 3)}`);
+      console.log(`  ${"target".padEnd(9)} ${"requests".padStart(9)} ${"failed".padStart(7)} ${"req/s".padStart(9)} ${"p50 ms".padStart(9)} ${"p99 ms".padStart(9)} ${"cpu µs/req".padStart(10)}  ${rangeName} over rounds`);
+      const picked: Result[] = [];
+      for (const [, rows] of rounds) {
+        const r = median(rows, by);
+        picked.push(r);
+        const values = rows.map(range).sort((a, b) => a - b);
+        console.log(
+          `  ${r.name.padEnd(9)} ${String(r.done).padStart(9)} ${String(r.failed).padStart(7)} ${fmt(r.rps, 0)} ${fmt(r.p50, 3)} ${fmt(r.p99, 3)} ${fmt(r.cpuUs, 1).padStart(10)}  ${values[0]!.toFixed(rangeDigits)}–${values.at(-1)!.toFixed(rangeDigits)}`,
+        );
+      }
+      return picked;
     };
-    table(`throughput (concurrency ${CONCURRENCY})`, load);
-    table("latency (concurrency 1)", lat);
-    const [, ngx, car] = load as [Result, Result, Result];
-    const [direct1, ngx1, car1] = lat as [Result, Result, Result];
+    const [, ngx, pipeL, car] = table(`throughput (concurrency ${CONCURRENCY}; the median round by req/s)`, load, (r) => r.rps, (r) => r.rps, "req/s", 0) as [Result, Result, Result, Result];
+    const [direct1, ngx1, pipe1, car1] = table("latency (concurrency 1; the median round by p50)", lat, (r) => r.p50, (r) => r.p50, "p50", 3) as [Result, Result, Result, Result];
     const rpsRatio = car.rps / ngx.rps;
-    const addedCarrier = car1.p50 - direct1.p50;
-    const addedNginx = ngx1.p50 - direct1.p50;
-    const addedRatio = addedCarrier / addedNginx;
-    console.log(`carrier/nginx requests/s ratio: ${rpsRatio.toFixed(2)} (target >= 0.5) ${rpsRatio >= 0.5 ? "MET" : "MISSED"}`);
+    const added = (r: Result) => r.p50 - direct1.p50;
+    const addedRatio = added(car1) / added(ngx1);
+    console.log(`carrier/nginx requests/s ratio: ${rpsRatio.toFixed(2)} (target >= 0.5) ${rpsRatio >= 0.5 ? "MET" : "MISSED"}; node-pipe/nginx: ${(pipeL.rps / ngx.rps).toFixed(2)}`);
+    console.log(`cpu per request under load: carrier ${car.cpuUs.toFixed(1)} µs, node-pipe ${pipeL.cpuUs.toFixed(1)} µs, nginx ${ngx.cpuUs.toFixed(1)} µs`);
     console.log(`carrier/nginx p50 ratio under load: ${(car.p50 / ngx.p50).toFixed(2)}, p99: ${(car.p99 / ngx.p99).toFixed(2)}; one at a time p50: ${(car1.p50 / ngx1.p50).toFixed(2)}`);
     console.log(
-      `added p50 over direct (one at a time): carrier ${addedCarrier.toFixed(3)} ms, nginx ${addedNginx.toFixed(3)} ms, ratio ${addedRatio.toFixed(2)} (target <= 1.5) ${addedRatio <= 1.5 ? "MET" : "MISSED"}`,
+      `added p50 over direct (one at a time): carrier ${added(car1).toFixed(3)} ms, node-pipe ${added(pipe1).toFixed(3)} ms, nginx ${added(ngx1).toFixed(3)} ms; carrier/nginx ${addedRatio.toFixed(2)} (target <= 1.5) ${addedRatio <= 1.5 ? "MET" : "MISSED"}; node-pipe/nginx ${(added(pipe1) / added(ngx1)).toFixed(2)}`,
     );
     const stats = await getJson(controlPort, "/stats");
     console.log(`carrier records: ${JSON.stringify((stats as { records: unknown }).records)}`);
     const errors = readFileSafe(join(tmp, "error.log")).trim();
     if (errors) console.log(`nginx error_log:\n${errors.split("\n").slice(-5).join("\n")}`);
   } finally {
+    for (const name of containers) spawnSync("docker", ["rm", "-f", name], { stdio: "ignore" });
     for (const c of children) c.kill("SIGTERM");
     await new Promise((r) => setTimeout(r, 200));
     rmSync(tmp, { recursive: true, force: true });
