@@ -165,7 +165,7 @@ function Inspector({ context }: { context: string }) {
           </div>
         </div>
         {!filter.ok ? (
-          <div id="traffic-filter-error" role="alert">
+          <div id="traffic-filter-error" role="alert" aria-label="Filter problem">
             <p className="error">{filter.error}</p>
             <p className={styles.filterError} aria-hidden="true">
               {filterText}

@@ -112,7 +112,7 @@ export function TrafficCharts({ bridges }: { bridges: string[] }) {
         <div className="buttons">
           <label className="field field-inline">
             Bridge
-            <select className="input" value={bridge} onChange={(e) => setBridge(e.target.value)}>
+            <select className="input" aria-label="Chart bridge" value={bridge} onChange={(e) => setBridge(e.target.value)}>
               <option value="">all bridges</option>
               {bridges.map((b) => (
                 <option key={b} value={b}>
@@ -123,7 +123,7 @@ export function TrafficCharts({ bridges }: { bridges: string[] }) {
           </label>
           <label className="field field-inline">
             Range
-            <select className="input" value={range} onChange={(e) => setRange(e.target.value as typeof range)}>
+            <select className="input" aria-label="Time range" value={range} onChange={(e) => setRange(e.target.value as typeof range)}>
               {RANGES.map((r) => (
                 <option key={r.id} value={r.id}>
                   {r.label}

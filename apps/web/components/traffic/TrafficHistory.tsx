@@ -41,7 +41,7 @@ export function TrafficHistory({ context, openSession, openedId }: { context: st
                 <td>{s.namespace ?? "–"}</td>
                 <td>{new Date(s.startedAt).toLocaleString()}</td>
                 <td>{s.endedAt ? `${new Date(s.endedAt).toLocaleTimeString()}${s.stopReason ? ` (${s.stopReason})` : ""}` : <span className="ok">active</span>}</td>
-                <td aria-label="Requests">{s.stats?.requests ?? 0}</td>
+                <td aria-label="Request count">{s.stats?.requests ?? 0}</td>
                 <td>{s.stats?.errors ?? 0}</td>
                 <td>{formatMs(s.stats?.latencyMs.p50)}</td>
                 <td>{formatMs(s.stats?.latencyMs.p95)}</td>
