@@ -1,8 +1,12 @@
 // `gefyra bridge` against the real devcluster, Docker engine and WireGuard tunnel: cluster traffic
 // reaches local containers (all of it, or per developer by header), other traffic keeps reaching
 // the original, a rollout is followed, and unbridge restores every pod exactly.
+import { execFile } from "node:child_process";
+import { mkdtempSync } from "node:fs";
 import http from "node:http";
 import http2 from "node:http2";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { Writable } from "node:stream";
 import * as k8s from "@kubernetes/client-node";
 import WebSocket from "ws";
@@ -12,7 +16,7 @@ import { bridge, listBridges, unbridge } from "../../apps/server/src/core/bridge
 import { down, up } from "../../apps/server/src/core/connection";
 import { removeLocal, runLocal } from "../../apps/server/src/core/run/local-container";
 import { GefyraError } from "../../apps/server/src/core/errors";
-import { clients, ensureFixtureImage, kubeconfigPath, testNamespace, waitFor } from "../support/devcluster";
+import { clients, ensureFixtureImage, kubeconfigPath, repoRoot, testNamespace, waitFor } from "../support/devcluster";
 
 const NODE_IP = process.env.GEFYRA_E2E_NODE_IP ?? "10.87.0.1";
 
@@ -187,7 +191,6 @@ describe("bridges", () => {
       "base64",
     ).toString();
     const podIp = bridged[0]!.status!.podIP!;
-    const { execFile } = await import("node:child_process");
     const curlLocal = (args: string[]) =>
       new Promise<string>((resolve, reject) => execFile("docker", ["exec", "api-local", "curl", "-sS", "-m", "5", ...args], (e, out) => (e ? reject(new Error(e.message)) : resolve(out))));
     expect(await curlLocal(["-o", "/dev/null", "-w", "%{http_code}", `http://${podIp}:8999/records`])).toBe("401");
@@ -408,7 +411,6 @@ describe("bridges", () => {
     await bridge({ kubeconfig: kubeconfigPath, connection: ttlConnection, name: "ttl", target: "deploy/ttl", namespace: ns.name, local: "ttl-local", ports: [{ remote: 8080, local: 8080 }] });
     await waitFor("the local answer", async () => (JSON.parse((await getViaNodePort(nodePort, "/t")).body) as Echo).identity === "local", 10_000);
     // the laptop goes away: Cargo (and with it the heartbeat) stops
-    const { execFile } = await import("node:child_process");
     await new Promise<void>((resolve, reject) => execFile("docker", ["stop", "-t", "1", `gefyra-ts-cargo-${ttlConnection}`], (e) => (e ? reject(new Error(e.message)) : resolve())));
     const stopped = Date.now();
     await waitFor(
@@ -468,18 +470,12 @@ describe("bridges", () => {
     expect(custom.message).toMatch(/\/usr\/bin\/env/);
     for (const p of await podsOf("execprobe")) expect(p.spec!.containers[0]!.image).toBe(echo);
     // a stopped local container
-    const { execFile } = await import("node:child_process");
     await new Promise<void>((resolve, reject) => execFile("docker", ["stop", "-t", "1", "err-local"], (e) => (e ? reject(new Error(e.message)) : resolve())));
     expect((await attempt({})).code).toBe("LOCAL_NOT_RUNNING");
     expect(await listBridges(base)).toEqual([]);
   }, 240_000);
 
   it("works through the gefyra CLI: bridge, list, unbridge, and one line with exit 1 on a mistake", async () => {
-    const { execFile } = await import("node:child_process");
-    const { join } = await import("node:path");
-    const { mkdtempSync } = await import("node:fs");
-    const { tmpdir } = await import("node:os");
-    const { repoRoot } = await import("../support/devcluster");
     const env = { ...process.env, KUBECONFIG: kubeconfigPath, GEFYRA_DATA_DIR: mkdtempSync(join(tmpdir(), "gefyra-bridge-cli-")) };
     const gefyra = (...args: string[]) =>
       new Promise<{ code: number; stdout: string; stderr: string }>((resolve) =>

@@ -108,7 +108,7 @@ async function serve(launched?: { standingInFor: string; args: number }): Promis
       log("info", "carrier stopping", { signal, graceMs, delayMs });
       const force = setTimeout(() => resolve(), delayMs + graceMs + 2000);
       force.unref();
-      setTimeout(() => runtime.close({ graceMs }).then(resolve, resolve), delayMs).unref();
+      setTimeout(() => void runtime.close({ graceMs }).then(resolve, resolve), delayMs).unref();
     };
     process.once("SIGTERM", () => stop("SIGTERM"));
     process.once("SIGINT", () => stop("SIGINT"));
