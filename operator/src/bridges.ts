@@ -329,15 +329,15 @@ export class BridgeController {
     const patchOne = async (pod: k8s.V1Pod) => {
       const name = pod.metadata!.name!;
       try {
-        await this.bridgePod(group, target, pod, payload, hash, personal);
+        await this.bridgePod(group, target, pod, payload, hash, pods.length > 1);
         results.set(name, { ready: true });
       } catch (e) {
         results.set(name, { ready: false, message: errorText(e) });
       }
     };
     for (const b of bridges) if (b.status?.phase !== "Active") await this.setStatus(b, { message: `swapping ${target.container} for Carrier in ${pods.length} pod(s)` });
-    if (personal) {
-      // one at a time, so the other replicas keep serving everyone else
+    if (pods.length > 1) {
+      // one at a time, out of rotation while swapped, so the other replicas keep serving
       for (const pod of pods) {
         const wasBridged = Boolean(pod.metadata?.annotations?.[carrierAnnotation(target.container)]);
         await patchOne(pod);
@@ -480,8 +480,8 @@ export class BridgeController {
 
   /** Every pod of the target that runs Carrier for this group gets its image back. */
   private async restorePods(t: BridgeTarget, w: Workload, drain: boolean): Promise<void> {
-    // with a shadow (personal bridges) everyone else's requests are being served: one pod at a time
-    const personal = drain && (await this.apps.readNamespacedDeployment({ namespace: t.namespace, name: shadowName(t) }).then(() => true, () => false));
+    // one pod at a time, out of rotation while swapped back, so the others keep serving
+    const personal = drain;
     for (const pod of w.pods) {
       const record = readAnnotation(pod, t.container);
       if (!record) continue;

@@ -127,6 +127,21 @@ export async function applyInstall(
   options: { timeoutMs?: number; signal?: AbortSignal },
   onProgress: (p: InstallProgress) => void,
 ): Promise<void> {
+  // an uninstall still finishing (the namespace terminating) refuses new objects: wait it out
+  const terminating = await cluster.core.readNamespace({ name: NAMESPACE }).then(
+    (n) => Boolean(n.metadata?.deletionTimestamp),
+    () => false,
+  );
+  if (terminating) {
+    onProgress({ kind: "install", step: "apply", message: `namespace ${NAMESPACE} is still being removed by an uninstall; waiting for it to be gone` });
+    await poll(
+      async () => cluster.core.readNamespace({ name: NAMESPACE }).then(() => undefined, (e: unknown) => (isNotFound(e) ? true : undefined)),
+      options.timeoutMs ?? 120_000,
+      () => new GefyraError("NAMESPACE_TERMINATING", `namespace ${NAMESPACE} is still terminating: see kubectl get ns ${NAMESPACE} -o yaml (finalizers), then retry`),
+      options.signal,
+      500,
+    );
+  }
   onProgress({ kind: "install", step: "apply", message: `installing operator (${rendered.images.operator}) and Stowaway (${rendered.images.stowaway}) into namespace ${NAMESPACE}` });
   for (const manifest of rendered.manifests) {
     try {
