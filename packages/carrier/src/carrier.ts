@@ -214,6 +214,8 @@ export class Carrier {
   }
 
   private async listen(port: number): Promise<void> {
+    const sockets = new Set<net.Socket>();
+    const flags = { closing: false };
     const ctx: PortContext = {
       listenPort: port,
       routes: () => this.portRoutes(port),
@@ -225,19 +227,19 @@ export class Carrier {
       connectTimeoutMs: this.cfg.connectTimeoutMs,
       pools: this.pools,
       log: this.log,
+      http1: {
+        begin: (req, res) => {
+          if (this.closed || flags.closing) res.setHeader("connection", "close");
+          const n = this.http1Active.get(req.socket);
+          if (n !== undefined && n >= 0) this.http1Active.set(req.socket, n + 1);
+        },
+        end: (socket) => {
+          const n = this.http1Active.get(socket);
+          if (n !== undefined && n > 0) this.http1Active.set(socket, n - 1);
+        },
+      },
     };
-    const sockets = new Set<net.Socket>();
-    const flags = { closing: false };
     const http1 = createHttp1Server(ctx);
-    http1.on("request", (req: http.IncomingMessage, res: http.ServerResponse) => {
-      const socket = req.socket;
-      if (this.closed || flags.closing) res.setHeader("connection", "close");
-      this.http1Active.set(socket, (this.http1Active.get(socket) ?? 0) + 1);
-      res.once("close", () => {
-        const n = this.http1Active.get(socket);
-        if (n !== undefined && n > 0) this.http1Active.set(socket, n - 1);
-      });
-    });
     http1.on("upgrade", (req: http.IncomingMessage) => this.http1Active.set(req.socket, -1));
     const h2 = createH2Server(ctx, this.h2);
     h2.on("session", (session: Http2Session) => {

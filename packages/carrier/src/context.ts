@@ -1,7 +1,9 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Socket } from "node:net";
 import { type CompiledPort, type Destination, type RouteDecision } from "../../shared/src/rules/index";
 import type { Logger } from "./log";
 import type { Recorder, RouteTaken } from "./records";
-import { Pool } from "undici";
+import { UpstreamPool } from "./upstream";
 
 /** What each protocol handler of one listening port needs; built by carrier.ts. */
 export interface PortContext {
@@ -16,6 +18,11 @@ export interface PortContext {
   readonly connectTimeoutMs: number;
   readonly pools: UpstreamPools;
   readonly log: Logger;
+  /** The listener's bookkeeping of HTTP/1 requests in flight per connection (idle ones are closed at shutdown). */
+  readonly http1?: {
+    begin(req: IncomingMessage, res: ServerResponse): void;
+    end(socket: Socket): void;
+  };
 }
 
 /** A port with no routes: nothing goes anywhere (requests get 502, connections are closed). */
@@ -56,18 +63,34 @@ export function noRouteMessage(port: number): string {
 
 export const since = (t0: bigint): number => Number(process.hrtime.bigint() - t0) / 1e6;
 
-/** One undici connection pool (keep-alive) per destination; pools of destinations no longer routed to are closed. */
+/**
+ * One keep-alive pool per destination (upstream.ts), kept across route changes that still route to
+ * it; pools of destinations no longer routed to are closed once their requests are done.
+ */
 export class UpstreamPools {
-  private readonly pools = new Map<string, Pool>();
-  constructor(private readonly connectTimeoutMs: number) {}
+  private readonly pools = new Map<string, UpstreamPool>();
+  /** The compiled route table's destination objects live until the next change: look them up without building the key. */
+  private byDestination = new WeakMap<Destination, UpstreamPool>();
+  private readonly sweeper: NodeJS.Timeout;
 
-  get(d: Destination): Pool {
+  constructor(private readonly connectTimeoutMs: number) {
+    this.sweeper = setInterval(() => {
+      const now = performance.now();
+      for (const p of this.pools.values()) p.sweep(now);
+    }, 1000);
+    this.sweeper.unref();
+  }
+
+  get(d: Destination): UpstreamPool {
+    let p = this.byDestination.get(d);
+    if (p && !p.isClosed) return p;
     const key = hostPort(d);
-    let p = this.pools.get(key);
-    if (!p || p.closed || p.destroyed) {
-      p = new Pool(`http://${key}`, { connect: { timeout: this.connectTimeoutMs }, keepAliveTimeout: 4000, pipelining: 1 });
+    p = this.pools.get(key);
+    if (!p || p.isClosed) {
+      p = new UpstreamPool(d.host, d.port, this.connectTimeoutMs);
       this.pools.set(key, p);
     }
+    this.byDestination.set(d, p);
     return p;
   }
 
@@ -77,13 +100,15 @@ export class UpstreamPools {
     for (const [key, p] of this.pools) {
       if (wanted.has(key)) continue;
       this.pools.delete(key);
-      p.close().catch(() => {});
+      p.close();
     }
   }
 
-  async close(): Promise<void> {
-    const all = [...this.pools.values()];
+  close(): Promise<void> {
+    clearInterval(this.sweeper);
+    for (const p of this.pools.values()) p.destroy();
     this.pools.clear();
-    await Promise.all(all.map((p) => p.destroy().catch(() => {})));
+    this.byDestination = new WeakMap();
+    return Promise.resolve();
   }
 }
