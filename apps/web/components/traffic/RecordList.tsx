@@ -76,6 +76,7 @@ export function RecordList<T extends FeedRecord>({ label, rows, version, selecte
                 tabIndex={0}
                 className={styles.row}
                 data-path={row.path ?? ""}
+                data-recorded={Math.round(Date.parse(row.time) + row.durationMs)}
                 style={{ gridTemplateColumns: COLUMNS, position: "absolute", top: index * ROW, height: ROW, left: 0, right: 0 }}
                 onClick={() => onSelect(row)}
                 onKeyDown={(e) => {

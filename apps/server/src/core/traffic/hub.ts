@@ -103,6 +103,8 @@ export class TrafficHub {
   private counter = 0;
   private readonly listeners = new Set<{ filter: SubscribeFilter; fn: (e: TrafficEvent) => void }>();
   private batch: FeedRecord[] = [];
+  /** Record time to hand-on, last 1000 (status.lagMs). */
+  private readonly lags: number[] = [];
   private batchTimer: NodeJS.Timeout | undefined;
   private statusTimer: NodeJS.Timeout | undefined;
   private error: string | undefined;
@@ -393,6 +395,12 @@ export class TrafficHub {
     const batch = this.batch;
     this.batch = [];
     if (batch.length === 0) return;
+    const now = Date.now();
+    for (const r of batch) {
+      const t = Date.parse(r.time) + r.durationMs;
+      if (Number.isFinite(t)) this.lags.push(now - t);
+    }
+    if (this.lags.length > 1000) this.lags.splice(0, this.lags.length - 1000);
     for (const l of this.listeners) {
       const mine = l.filter.bridge ? batch.filter((r) => r.bridges.includes(l.filter.bridge!)) : batch;
       if (mine.length) l.fn({ type: "records", records: mine });
@@ -438,7 +446,14 @@ export class TrafficHub {
         ...(rec?.message ? { recordingMessage: rec.message } : !this.ingest ? { recordingMessage: "not recorded: no store" } : {}),
       });
     }
-    return { context: this.context, bridges: out, ...(this.error ? { error: this.error } : {}) };
+    const lags = [...this.lags].sort((a, b) => a - b);
+    const at = (p: number) => lags[Math.min(lags.length - 1, Math.floor((p / 100) * lags.length))]!;
+    return {
+      context: this.context,
+      bridges: out,
+      ...(this.error ? { error: this.error } : {}),
+      ...(lags.length ? { lagMs: { p50: Math.round(at(50)), p95: Math.round(at(95)), max: Math.round(lags[lags.length - 1]!) } } : {}),
+    };
   }
 
   /** The newest records in the ring (oldest first), optionally of one bridge. */

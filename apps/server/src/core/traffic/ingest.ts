@@ -30,6 +30,10 @@ export interface IngestOptions {
   leaseMs?: number;
   renewMs?: number;
   flushMs?: number;
+  /**
+   * Rows per write. Default 100: a write runs on the event loop (SQLite is synchronous) at about
+   * half a millisecond a row, so a larger batch holds the live feed back for its whole length.
+   */
   batchSize?: number;
   maxPending?: number;
   /** Asked for a retention run after much was stored (throttled here). */
@@ -242,7 +246,7 @@ export class TrafficIngest {
       const gone = this.pending.shift()!;
       gone.session.notStored++;
     }
-    if (this.pending.length >= (this.options.batchSize ?? 500)) void this.flush();
+    if (this.pending.length >= (this.options.batchSize ?? 100)) void this.flush();
     else this.flushTimer ??= setTimeout(() => void this.flush(), this.options.flushMs ?? 250);
     return { sessionId: s.sessionId, seq };
   }
@@ -272,7 +276,7 @@ export class TrafficIngest {
     this.flushTimer = undefined;
     while (this.writing) await this.writing;
     if (this.pending.length === 0) return;
-    const batch = this.pending.splice(0, this.options.batchSize ?? 500);
+    const batch = this.pending.splice(0, this.options.batchSize ?? 100);
     this.writing = this.write(batch).finally(() => {
       this.writing = null;
     });

@@ -72,6 +72,11 @@ export interface TrafficStatus {
   bridges: BridgeFeedStatus[];
   /** The bridges cannot be listed (not installed, cluster away); retried. */
   error?: string;
+  /**
+   * How long after Carrier saw a request its record was handed to subscribers here (the last 1000
+   * records; includes any difference between the pods' clocks and this machine's).
+   */
+  lagMs?: { p50: number; p95: number; max: number };
 }
 
 export interface FeedAggregate {

@@ -1,0 +1,259 @@
+/// <reference lib="dom" />
+/**
+ * Requests through a bridge to rows on the traffic inspector's screen, under load.
+ *
+ *   npx tsx bench/record-to-screen.ts [--rate 1000] [--seconds 60] [--replicas 2] [--tsx]
+ *
+ * Sets up a namespace with an echo Deployment (N replicas, NodePort Service), a connection, a
+ * local container and a personal bridge (header x-user=me; 1 request in 10 carries it and goes to
+ * the local container, the rest to the shadow copy), starts the server as `npm start` does (the
+ * bundle on plain node; --tsx: through tsx) in its own process, opens the Traffic screen in
+ * Debian's Chromium on that bridge, then sends `rate` requests per second through the NodePort for
+ * `seconds` seconds (open loop: a request is started every 1/rate s whatever the answers do, up to
+ * 256 in flight). Prints:
+ *  - requests sent / answered, the rate reached;
+ *  - what Carrier kept (it samples above its 200/s per pod, and says so) and what reached the page;
+ *  - request-to-row time: from the moment the bench sent a request to the moment its row was in the
+ *    page's DOM (a MutationObserver in the page; same clock), p50 / p95 / p99 / max;
+ *  - long tasks in the page (PerformanceObserver): count over 50 ms, over 200 ms, the longest;
+ *  - the server's RSS (with children) before, at the peak (sampled every second) and after, and
+ *    where it goes at the end (health.info).
+ * Everything it made is removed at the end, also on Ctrl-C.
+ */
+import { spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
+import http from "node:http";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import * as k8s from "@kubernetes/client-node";
+import { chromium } from "@playwright/test";
+import { bridge, unbridge } from "../apps/server/src/core/bridge";
+import { down, up } from "../apps/server/src/core/connection";
+import { removeLocal, runLocal } from "../apps/server/src/core/run/local-container";
+import { bundleServer } from "../apps/server/src/http/bundle";
+import { ensureFixtureImage } from "../e2e/support/devcluster";
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
+const KUBECONFIG = join(ROOT, ".devcluster", "kubeconfig");
+const NODE_IP = process.env.GEFYRA_E2E_NODE_IP ?? "10.87.0.1";
+
+function arg(name: string, fallback: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  const v = i >= 0 ? Number(process.argv[i + 1]) : fallback;
+  if (!Number.isFinite(v) || v <= 0) throw new Error(`--${name} needs a positive number`);
+  return v;
+}
+const RATE = arg("rate", 1000);
+const SECONDS = arg("seconds", 60);
+const REPLICAS = arg("replicas", 2);
+const VIA_TSX = process.argv.includes("--tsx");
+
+const kc = new k8s.KubeConfig();
+kc.loadFromFile(KUBECONFIG);
+const core = kc.makeApiClient(k8s.CoreV1Api);
+const apps = kc.makeApiClient(k8s.AppsV1Api);
+
+function rssMb(pid: number): number {
+  let kb = 0;
+  const visit = (p: number) => {
+    try {
+      const line = readFileSync(`/proc/${p}/status`, "utf8").split("\n").find((l) => l.startsWith("VmRSS:")) ?? "VmRSS: 0 kB";
+      kb += Number(line.split(/\s+/)[1]);
+      for (const task of readdirSync(`/proc/${p}/task`)) {
+        for (const child of readFileSync(`/proc/${p}/task/${task}/children`, "utf8").trim().split(/\s+/).filter(Boolean)) visit(Number(child));
+      }
+    } catch {
+      // the process ended meanwhile
+    }
+  };
+  visit(pid);
+  return Math.round(kb / 1024);
+}
+
+const pct = (values: number[], p: number): number => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
+};
+const ms = (v: number) => `${v.toFixed(0)} ms`;
+
+async function main(): Promise<void> {
+  const suffix = Math.random().toString(36).slice(2, 7);
+  const ns = `bench-r2s-${suffix}`;
+  const connection = `bench-r2s-${suffix}`;
+  const local = `bench-r2s-local-${suffix}`;
+  const bridgeName = `bench-r2s-${suffix}`;
+  const dataDir = mkdtempSync(join(tmpdir(), "gefyra-bench-r2s-"));
+  let server: ReturnType<typeof spawn> | undefined;
+  const cleanup = async () => {
+    server?.kill("SIGTERM");
+    await unbridge({ kubeconfig: KUBECONFIG, connection, all: true }).catch(() => undefined);
+    await removeLocal(local).catch(() => undefined);
+    await down({ kubeconfig: KUBECONFIG, name: connection }).catch(() => undefined);
+    await core.deleteNamespace({ name: ns }).catch(() => undefined);
+    rmSync(dataDir, { recursive: true, force: true });
+  };
+  const interrupted = () => void cleanup().finally(() => process.exit(130));
+  process.once("SIGINT", interrupted);
+  process.once("SIGTERM", interrupted);
+  const browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium", args: ["--headless", "--no-sandbox", "--disable-gpu"] });
+  try {
+    // ---- the bridge --------------------------------------------------------------------------
+    const echo = await ensureFixtureImage("echo");
+    await core.createNamespace({ body: { metadata: { name: ns } } });
+    const labels = { app: "api" };
+    await apps.createNamespacedDeployment({
+      namespace: ns,
+      body: {
+        metadata: { name: "api" },
+        spec: {
+          replicas: REPLICAS,
+          selector: { matchLabels: labels },
+          template: { metadata: { labels }, spec: { terminationGracePeriodSeconds: 2, containers: [{ name: "app", image: echo, imagePullPolicy: "IfNotPresent", ports: [{ containerPort: 8080 }], env: [{ name: "IDENTITY", value: "original" }] }] } },
+        },
+      },
+    });
+    const svc = await core.createNamespacedService({ namespace: ns, body: { metadata: { name: "api" }, spec: { type: "NodePort", selector: labels, ports: [{ port: 8080, targetPort: 8080 }] } } });
+    const nodePort = svc.spec!.ports![0]!.nodePort!;
+    for (;;) {
+      const d = await apps.readNamespacedDeployment({ namespace: ns, name: "api" });
+      if ((d.status?.readyReplicas ?? 0) >= REPLICAS) break;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    await up({ kubeconfig: KUBECONFIG, name: connection });
+    await runLocal({ name: local, connection, namespace: ns, kubeConfig: kc, image: echo, env: { IDENTITY: "local" } });
+    await bridge({ kubeconfig: KUBECONFIG, connection, name: bridgeName, target: "deploy/api", namespace: ns, local, ports: [{ remote: 8080, local: 8080 }], match: [{ kind: "header", name: "x-user", op: "exact", value: "me" }] });
+    console.log(`bridge ${bridgeName}: ${REPLICAS} replica(s) of deploy/api in ${ns}, NodePort ${nodePort}`);
+
+    // ---- the server and the page -------------------------------------------------------------
+    const serverArgs = ["--port", "0", "--data-dir", dataDir];
+    const [command, cmdArgs] = VIA_TSX ? [join(ROOT, "node_modules", ".bin", "tsx"), ["apps/server/src/http/main.ts", ...serverArgs]] : [process.execPath, [await bundleServer(), ...serverArgs]];
+    server = spawn(command, cmdArgs, { cwd: ROOT, env: { ...process.env, KUBECONFIG, NEXT_TELEMETRY_DISABLED: "1" }, stdio: ["ignore", "pipe", "inherit"] });
+    const url = await new Promise<string>((resolve, reject) => {
+      let out = "";
+      server?.stdout?.on("data", (c: Buffer) => {
+        out += c.toString();
+        const m = /dashboard: (\S+)/.exec(out);
+        if (m?.[1]) resolve(m[1]);
+      });
+      server?.once("exit", (code) => reject(new Error(`the server exited (${code}) before printing its URL`)));
+    });
+    const pid = server.pid ?? 0;
+    const origin = new URL(url).origin;
+    const token = new URL(url).searchParams.get("token") ?? "";
+    const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+    await page.addInitScript(() => {
+      const w = window as unknown as { __seen: Map<string, number>; __recorded: number[]; __long: number[] };
+      w.__seen = new Map();
+      w.__recorded = [];
+      w.__long = [];
+      new MutationObserver((mutations) => {
+        const t = performance.timeOrigin + performance.now();
+        for (const m of mutations) {
+          for (const n of Array.from(m.addedNodes)) {
+            if (!(n instanceof Element)) continue;
+            const rows = n.matches("[data-path]") ? [n] : Array.from(n.querySelectorAll("[data-path]"));
+            for (const r of rows) {
+              const p = r.getAttribute("data-path") ?? "";
+              if (w.__seen.has(p)) continue;
+              w.__seen.set(p, t);
+              w.__recorded.push(t - Number(r.getAttribute("data-recorded")));
+            }
+          }
+        }
+      }).observe(document, { subtree: true, childList: true });
+      new PerformanceObserver((list) => {
+        for (const e of list.getEntries()) w.__long.push(e.duration);
+      }).observe({ type: "longtask", buffered: true });
+    });
+    await page.goto(url);
+    await page.getByRole("tab", { name: "Traffic" }).click();
+    await page.getByLabel("Bridge", { exact: true }).selectOption(bridgeName);
+    await page.getByRole("list", { name: "Feed status" }).filter({ hasText: `${bridgeName}: ${REPLICAS}/${REPLICAS} pod(s) live` }).waitFor({ timeout: 60_000 });
+    const rssBefore = rssMb(pid);
+
+    // ---- load --------------------------------------------------------------------------------
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
+    const sentAt = new Map<string, number>();
+    let answered = 0;
+    let failed = 0;
+    let inFlight = 0;
+    let skipped = 0;
+    let peakRss = rssBefore;
+    const sampler = setInterval(() => (peakRss = Math.max(peakRss, rssMb(pid))), 1000);
+    const total = Math.round(RATE * SECONDS);
+    const t0 = performance.now();
+    await new Promise<void>((resolve) => {
+      let i = 0;
+      const tick = () => {
+        const due = Math.min(total, Math.floor(((performance.now() - t0) / 1000) * RATE));
+        for (; i < due; i++) {
+          if (inFlight >= 256) {
+            skipped++;
+            continue;
+          }
+          const path = `/b/${i}`;
+          inFlight++;
+          sentAt.set(path, Date.now());
+          const req = http.request({ host: NODE_IP, port: nodePort, path, agent, headers: i % 10 === 0 ? { "x-user": "me" } : {} }, (res) => {
+            res.resume();
+            res.on("end", () => {
+              inFlight--;
+              answered++;
+            });
+          });
+          req.on("error", () => {
+            inFlight--;
+            failed++;
+          });
+          req.end();
+        }
+        if (i >= total) resolve();
+        else setTimeout(tick, 2);
+      };
+      tick();
+    });
+    const sendSeconds = (performance.now() - t0) / 1000;
+    while (inFlight > 0 && performance.now() - t0 < (SECONDS + 15) * 1000) await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, 3000)); // the last records travel
+    clearInterval(sampler);
+    agent.destroy();
+
+    // ---- figures -----------------------------------------------------------------------------
+    const seen = new Map(await page.evaluate(() => [...(window as unknown as { __seen: Map<string, number> }).__seen.entries()]));
+    const recordToDom = await page.evaluate(() => (window as unknown as { __recorded: number[] }).__recorded);
+    const longTasks = await page.evaluate(() => (window as unknown as { __long: number[] }).__long);
+    const delays: number[] = [];
+    for (const [path, at] of sentAt) {
+      const t = seen.get(path);
+      if (t !== undefined) delays.push(t - at);
+    }
+    const status = (await (await fetch(`${origin}/api/trpc/traffic.status?input=${encodeURIComponent(JSON.stringify({ context: kc.getCurrentContext() }))}`, { headers: { authorization: `Bearer ${token}` } })).json()) as {
+      result: { data: { lagMs?: { p50: number; p95: number; max: number }; bridges: Array<{ name: string; counts: { records: number; sampled: number; dropped: number; missed: number; notStored: number } }> } };
+    };
+    const counts = status.result.data.bridges.find((b) => b.name === bridgeName)?.counts;
+    const health = (await (await fetch(`${origin}/api/trpc/health.info`, { headers: { authorization: `Bearer ${token}` } })).json()) as { result: { data: { memory: { rss: number; heapUsed: number; heapTotal: number; external: number } } } };
+    const m = health.result.data.memory;
+    const mb = (b: number) => Math.round(b / 1024 / 1024);
+    const rssAfter = rssMb(pid);
+
+    console.log(`load: ${sentAt.size} requests sent in ${sendSeconds.toFixed(1)} s (${(sentAt.size / sendSeconds).toFixed(0)}/s of ${RATE}/s asked; ${skipped} not sent: 256 in flight), ${answered} answered, ${failed} failed`);
+    if (counts) {
+      console.log(
+        `Carrier: ${counts.records} records sent in full (${counts.sampled} of them samples), ${counts.dropped} counted but not kept (sampling above 200/s per pod), ${counts.missed} missed, ${counts.notStored} not stored`,
+      );
+    }
+    console.log(`page: ${delays.length} rows appeared for the ${sentAt.size} requests (the rest were not kept in full by Carrier, or went by in the same frame below the fold)`);
+    if (delays.length) console.log(`request sent to row in the DOM: p50 ${ms(pct(delays, 50))}, p95 ${ms(pct(delays, 95))}, p99 ${ms(pct(delays, 99))}, max ${ms(Math.max(...delays))} (target p95 <= 500 ms)`);
+    if (recordToDom.length) console.log(`Carrier's record (response done) to row in the DOM: p50 ${ms(pct(recordToDom, 50))}, p95 ${ms(pct(recordToDom, 95))}, max ${ms(Math.max(...recordToDom))}`);
+    const lag = status.result.data.lagMs;
+    if (lag) console.log(`of which Carrier to the server's feed (last 1000 records, through the API's port-forward): p50 ${ms(lag.p50)}, p95 ${ms(lag.p95)}, max ${ms(lag.max)}`);
+    console.log(`long tasks in the page: ${longTasks.filter((d) => d > 50).length} over 50 ms, ${longTasks.filter((d) => d > 200).length} over 200 ms, longest ${ms(Math.max(0, ...longTasks))} (target: none over 200 ms)`);
+    console.log(`server (${VIA_TSX ? "tsx" : "bundle on node, as npm start"}) RSS: before ${rssBefore} MB, peak ${peakRss} MB, after ${rssAfter} MB; at the end V8 heap ${mb(m.heapTotal)} MB (${mb(m.heapUsed)} used), external ${mb(m.external)} MB, the rest ${mb(m.rss - m.heapTotal - m.external)} MB`);
+  } finally {
+    await browser.close();
+    await cleanup();
+  }
+}
+
+await main();
