@@ -242,6 +242,54 @@ describe("errors and probes", () => {
   });
 });
 
+describe("what the destination gets and sends", () => {
+  let raw: net.Server;
+  let got = "";
+  let c: TestCarrier;
+  beforeAll(async () => {
+    // answers each request with a head node:http cannot relay (a control character in a value)
+    raw = net.createServer((s) => {
+      s.on("data", (d: Buffer) => {
+        got += d.toString("latin1");
+        if (got.includes("\r\n\r\n")) s.write("HTTP/1.1 200 OK\r\nX-Bad: a\x01b\r\nContent-Length: 2\r\n\r\nok");
+      });
+      s.on("error", () => {});
+    });
+    await new Promise<void>((r) => raw.listen(0, LOOPBACK, r));
+    const rawPort = (raw.address() as net.AddressInfo).port;
+    c = await startCarrier((ports) => ({
+      ports: [
+        { port: ports[0]!, original: O.dest },
+        { port: ports[1]!, original: { host: LOOPBACK, port: rawPort } },
+      ],
+    }), { portCount: 2 });
+  });
+  afterAll(async () => {
+    await c.close();
+    await new Promise<void>((r) => raw.close(() => r()));
+  });
+
+  it("gives an HTTP/1.0 request without Host the destination's host:port, and answers the client in HTTP/1.0", async () => {
+    const text = await new Promise<string>((resolve, reject) => {
+      const s = net.connect(c.port, LOOPBACK, () => s.write("GET /old HTTP/1.0\r\n\r\n"));
+      let t = "";
+      s.on("data", (d: Buffer) => (t += d.toString("latin1")));
+      s.on("end", () => resolve(t));
+      s.on("error", reject);
+    });
+    expect(text).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+    const body = JSON.parse(text.slice(text.indexOf("\r\n\r\n") + 4)) as { upstream: string; headers: Record<string, string> };
+    expect(body.upstream).toBe("original");
+    expect(body.headers.host).toBe(`127.0.0.1:${O.port}`);
+  });
+
+  it("answers 502 when the destination's response head cannot be relayed", async () => {
+    const r = await request(c.ports[1]!, { path: "/bad" });
+    expect(r.status).toBe(502);
+    expect(r.body.toString()).toMatch(/its response head cannot be relayed: .*X-Bad/);
+  });
+});
+
 describe("shutdown", () => {
   it("lets a request in flight finish within the grace period, then refuses new connections", async () => {
     const c = await startCarrier((ports) => ({ ports: [{ port: ports[0]!, original: O.dest }] }));
