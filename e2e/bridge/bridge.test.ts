@@ -68,7 +68,7 @@ describe("bridges", () => {
     return JSON.parse(await exec(pod.metadata!.name!, args)) as Echo;
   };
 
-  const deployEcho = async (name: string, replicas: number, extra: Partial<k8s.V1Container> = {}) => {
+  const deployEcho = async (name: string, replicas: number, extra: Partial<k8s.V1Container> = {}, grace = 2) => {
     const labels = { app: name };
     await apps.createNamespacedDeployment({
       namespace: ns.name,
@@ -80,7 +80,7 @@ describe("bridges", () => {
           template: {
             metadata: { labels },
             spec: {
-              terminationGracePeriodSeconds: 2,
+              terminationGracePeriodSeconds: grace,
               containers: [
                 {
                   name: "app",
@@ -333,8 +333,9 @@ describe("bridges", () => {
   }, 240_000);
 
   it("loses no request of everyone else while a personal bridge is created and removed on 2 replicas", async () => {
-    // drains on termination like Kubernetes asks of every workload (a preStop pause); see docs/bridge.md
-    const nodePort = await deployEcho("steady", 2, process.env.GEFYRA_E2E_NO_PRESTOP ? {} : { lifecycle: { preStop: { sleep: { seconds: 2 } } } });
+    // drains on termination like Kubernetes asks of every workload (a preStop pause within the
+    // grace period); see docs/bridge.md
+    const nodePort = await deployEcho("steady", 2, process.env.GEFYRA_E2E_NO_PRESTOP ? {} : { lifecycle: { preStop: { sleep: { seconds: 2 } } } }, 10);
     await startLocal("steady-local", "local");
     let stop = false;
     const counts = { ok: 0, original: 0, failed: 0, errors: [] as string[] };

@@ -52,8 +52,6 @@ export interface BridgeControllerOptions {
   log: (line: string) => void;
   /** Stowaway's ready pod (name and IP), or undefined. */
   stowaway: () => Promise<{ name: string; ip: string } | undefined>;
-  /** How long a pod is out of its Services before its container is swapped (personal bridges). */
-  drainMs?: number;
   /** Pause after a pod is Ready again, for the Services' endpoints to follow. */
   settleMs?: number;
 }
@@ -81,6 +79,7 @@ const b64 = (s: string) => Buffer.from(s, "utf8").toString("base64");
 export class BridgeController {
   private readonly core: k8s.CoreV1Api;
   private readonly apps: k8s.AppsV1Api;
+  private readonly discovery: k8s.DiscoveryV1Api;
   private readonly custom: k8s.CustomObjectsApi;
   private readonly queue: ReconcileQueue;
   private readonly informer: k8s.Informer<Bridge> & k8s.ObjectCache<Bridge>;
@@ -99,6 +98,7 @@ export class BridgeController {
     this.log = options.log;
     this.core = kc.makeApiClient(k8s.CoreV1Api);
     this.apps = kc.makeApiClient(k8s.AppsV1Api);
+    this.discovery = kc.makeApiClient(k8s.DiscoveryV1Api);
     this.custom = kc.makeApiClient(k8s.CustomObjectsApi);
     this.queue = new ReconcileQueue((group) => this.reconcile(group), {
       baseDelayMs: 500,
@@ -341,8 +341,8 @@ export class BridgeController {
       for (const pod of pods) {
         const wasBridged = Boolean(pod.metadata?.annotations?.[carrierAnnotation(target.container)]);
         await patchOne(pod);
-        // kube-proxy follows the endpoints within about a second: then the next replica may go
-        if (!wasBridged && pods.length > 1) await sleep(this.options.settleMs ?? 1000);
+        // the next replica goes only when this one is back in its Services' endpoints
+        if (!wasBridged) await this.settle(pod, true);
       }
     } else {
       await Promise.all(pods.map(patchOne));
@@ -434,7 +434,25 @@ export class BridgeController {
       if (Date.now() > deadline) throw new Error(`pod ${name} did not become Ready with ${image} within ${timeoutMs / 1000} s`);
       await sleep(150);
     }
-    await sleep(this.options.settleMs ?? 1000);
+    await this.settle({ metadata: { namespace: t.namespace, name } }, true);
+  }
+
+  /**
+   * Waits until the EndpointSlices list the pod as ready (or not), then a moment for kube-proxy,
+   * which follows them within about a second (its minimum sync period). Pods no Service selects
+   * appear in no slice: then only the moment.
+   */
+  private async settle(pod: Pick<k8s.V1Pod, "metadata">, ready: boolean, timeoutMs = 15_000): Promise<void> {
+    const namespace = pod.metadata!.namespace!;
+    const name = pod.metadata!.name!;
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const slices = await this.discovery.listNamespacedEndpointSlice({ namespace }).catch(() => undefined);
+      const mine = (slices?.items ?? []).flatMap((s) => s.endpoints).filter((e) => e.targetRef?.kind === "Pod" && e.targetRef.name === name);
+      if (mine.every((e) => (e.conditions?.ready ?? true) === ready) || Date.now() > deadline) break;
+      await sleep(100);
+    }
+    await sleep(this.options.settleMs ?? 1200);
   }
 
   /**
@@ -445,7 +463,7 @@ export class BridgeController {
    */
   private async leaveRotation(pod: k8s.V1Pod): Promise<void> {
     await this.markNotReady(pod.metadata!.namespace!, pod.metadata!.name!);
-    await sleep(this.options.drainMs ?? 1500);
+    await this.settle(pod, false);
   }
 
   private async stayOutOfRotation(namespace: string, name: string, container: string, oldContainer: string | undefined): Promise<void> {

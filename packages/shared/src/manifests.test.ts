@@ -39,7 +39,7 @@ describe("install manifests", () => {
   it("gives cluster-wide rights only for discovery (read) and bridging (pods, their exec, workloads read, shadow Deployments/Services)", () => {
     const byResource = new Map<string, string[]>();
     for (const r of OPERATOR_CLUSTER_RULES) for (const res of r.resources) byResource.set(res, [...(byResource.get(res) ?? []), ...r.verbs]);
-    expect([...byResource.keys()].sort()).toEqual(["deployments", "nodes", "pods", "pods/exec", "pods/status", "replicasets", "servicecidrs", "services", "statefulsets"]);
+    expect([...byResource.keys()].sort()).toEqual(["deployments", "endpointslices", "nodes", "pods", "pods/exec", "pods/status", "replicasets", "servicecidrs", "services", "statefulsets"]);
     // nothing may list or read Secrets, ConfigMaps or RBAC cluster-wide, and nothing is updated wholesale
     for (const verbs of byResource.values()) expect(verbs).not.toContain("update");
     expect(byResource.get("pods")).toEqual(["get", "list", "watch", "patch"]);

@@ -158,6 +158,7 @@ export const OPERATOR_CLUSTER_RULES = [
   { apiGroups: [""], resources: ["pods"], verbs: ["get", "list", "watch", "patch"] },
   // personal bridges: a pod leaves its Services (Ready=False) while its container is swapped
   { apiGroups: [""], resources: ["pods/status"], verbs: ["patch"] },
+  { apiGroups: ["discovery.k8s.io"], resources: ["endpointslices"], verbs: ["list"] },
   { apiGroups: [""], resources: ["pods/exec"], verbs: ["get", "create"] },
   { apiGroups: ["apps"], resources: ["deployments", "statefulsets", "replicasets"], verbs: ["get", "list"] },
   // personal bridges: the shadow copy of the workload that serves everyone else
