@@ -98,7 +98,8 @@ describe("traffic inspector", () => {
     source = clusterSource({ kubeconfig: kubeconfigPath });
     const holder: { hub?: TrafficHub } = {};
     ingest = new TrafficIngest({ store, context, onRecordingGained: (b) => holder.hub?.rewind(b) });
-    hub = holder.hub = new TrafficHub({ context, source, ingest }).start();
+    // only this test's connection: other suites' bridges on the shared cluster are theirs
+    hub = holder.hub = new TrafficHub({ context, source, ingest, follows: (b) => b.connection === connection }).start();
     hub.subscribe({ bridge: bridgeName }, (e) => {
       if (e.type === "records") for (const r of e.records) seen.push({ ...r, at: Date.now() });
       if (e.type === "status") for (const p of e.status.bridges.find((b) => b.name === bridgeName)?.pods ?? []) if (p.state === "retrying") reconnects.add(p.name);

@@ -6,10 +6,10 @@
  * HAR export of the selection, charts over time, and the bridge sessions with their figures.
  */
 import { useQuery } from "@tanstack/react-query";
-import { useMemo, useState } from "react";
+import { useCallback, useMemo, useState } from "react";
 import { useBridges } from "../lib/bridges";
 import { useSelection } from "../lib/selection";
-import { download, formatBytes, useFilter, useLiveTraffic } from "../lib/traffic";
+import { download, useFilter, useLiveTraffic } from "../lib/traffic";
 import { useTRPC, useTRPCClient } from "../lib/trpc";
 import type { FeedRecord, TrafficSessionDto, TrafficStatus } from "../lib/traffic-types";
 import { RecordDetails } from "./traffic/RecordDetails";
@@ -101,7 +101,12 @@ function Inspector({ context }: { context: string }) {
     }
   };
 
-  const bridgeNames = bridges.map((b) => b.name);
+  const bridgeNames = useMemo(() => bridges.map((b) => b.name), [bridges]);
+  const openSession = useCallback((s: TrafficSessionDto) => {
+    setSession(s);
+    setSelected(null);
+    setChecked(new Set());
+  }, []);
   return (
     <>
       <section className="panel" aria-labelledby="traffic-heading">
@@ -212,9 +217,7 @@ function Inspector({ context }: { context: string }) {
           {selected ? (
             <RecordDetails key={selected.id} context={context} id={selected.id} initial={selected} />
           ) : (
-            <p className="muted small">
-              Pick a request to see its headers, bodies and timing, replay it or compare the local answer with the original's. {rows.length ? `Sizes: ${formatBytes(rows.reduce((n, r) => n + r.bytesIn + r.bytesOut, 0))} in the list.` : ""}
-            </p>
+            <p className="muted small">Pick a request to see its headers, bodies and timing, replay it or compare the local answer with the original's.</p>
           )}
         </div>
       </section>
@@ -222,11 +225,7 @@ function Inspector({ context }: { context: string }) {
       <TrafficHistory
         context={context}
         openedId={session?.id ?? null}
-        openSession={(s) => {
-          setSession(s);
-          setSelected(null);
-          setChecked(new Set());
-        }}
+        openSession={openSession}
       />
     </>
   );

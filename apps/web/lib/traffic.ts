@@ -5,11 +5,10 @@
  * only when the filter changes), pausable without losing records, and rendered at most once per
  * animation frame however fast records come.
  */
-import { useSubscription } from "@trpc/tanstack-react-query";
 import { parseFilter, matchRecord } from "@gefyra/shared";
 import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { isMarker } from "./stream";
-import { useTRPC } from "./trpc";
+import { useTRPCClient } from "./trpc";
 import type { FeedAggregate, FeedRecord, TrafficEvent, TrafficStatus } from "./traffic-types";
 import type { StreamMarker } from "./types";
 
@@ -119,7 +118,7 @@ export interface LiveTraffic {
 }
 
 export function useLiveTraffic(context: string | null, bridge: string | null, match: ((r: FeedRecord) => boolean) | null): LiveTraffic {
-  const trpc = useTRPC();
+  const client = useTRPCClient();
   const buffer = useRef(new LiveBuffer());
   const held = useRef<FeedRecord[]>([]);
   const [version, setVersion] = useState(0);
@@ -154,12 +153,15 @@ export function useLiveTraffic(context: string | null, bridge: string | null, ma
     render();
   }, [context, bridge, render]);
 
-  useSubscription(
-    trpc.traffic.live.subscriptionOptions(
-      { context: context ?? "", ...(bridge ? { bridge } : {}), backlog: 1000 },
+  // the vanilla client, not useSubscription: that keeps each message in React state, which would
+  // render the whole screen once per message; here messages only fill the buffer, and the screen
+  // renders at most once per frame
+  useEffect(() => {
+    if (!context) return;
+    setError(null);
+    const sub = client.traffic.live.subscribe(
+      { context, ...(bridge ? { bridge } : {}), backlog: 1000 },
       {
-        enabled: Boolean(context),
-        onStarted: () => setError(null),
         onError: (e) => setError(e.message),
         onData: (m: TrafficEvent | StreamMarker) => {
           if (isMarker(m)) {
@@ -180,8 +182,9 @@ export function useLiveTraffic(context: string | null, bridge: string | null, ma
           else setAggregates((a) => [...a.slice(-119), m.aggregate]);
         },
       },
-    ),
-  );
+    );
+    return () => sub.unsubscribe();
+  }, [client, context, bridge, render]);
 
   const setPaused = useCallback(
     (p: boolean) => {

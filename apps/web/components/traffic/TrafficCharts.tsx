@@ -4,7 +4,7 @@
  * the stored records (refreshed every 2 s while the range ends now). Plain SVG.
  */
 import { useQuery } from "@tanstack/react-query";
-import { useEffect, useMemo, useState } from "react";
+import { memo, useEffect, useMemo, useState } from "react";
 import { useTRPC } from "../../lib/trpc";
 import { formatMs } from "../../lib/traffic";
 import type { SeriesPoint } from "../../lib/traffic-types";
@@ -85,7 +85,8 @@ function Chart({ title, lines, times, format }: { title: string; lines: Line[]; 
   );
 }
 
-export function TrafficCharts({ bridges }: { bridges: string[] }) {
+/** Memoised: the live list re-renders its screen every frame under load; this does not need to. */
+export const TrafficCharts = memo(function TrafficCharts({ bridges }: { bridges: string[] }) {
   const trpc = useTRPC();
   const [bridge, setBridge] = useState<string>("");
   const [range, setRange] = useState<(typeof RANGES)[number]["id"]>("5m");
@@ -151,4 +152,4 @@ export function TrafficCharts({ bridges }: { bridges: string[] }) {
       {series.data?.truncated ? <p className="small muted">Only the newest {series.data.scanned} requests of the range are counted.</p> : null}
     </section>
   );
-}
+});

@@ -1,11 +1,13 @@
 "use client";
 /** Bridge sessions of the context with their request counts and percentiles; one opens its stored requests in the list. */
 import { useQuery } from "@tanstack/react-query";
+import { memo } from "react";
 import { useTRPC } from "../../lib/trpc";
 import { formatMs } from "../../lib/traffic";
 import type { TrafficSessionDto } from "../../lib/traffic-types";
 
-export function TrafficHistory({ context, openSession, openedId }: { context: string; openSession: (s: TrafficSessionDto) => void; openedId: string | null }) {
+/** Memoised: the live list re-renders its screen every frame under load; this does not need to. */
+export const TrafficHistory = memo(function TrafficHistory({ context, openSession, openedId }: { context: string; openSession: (s: TrafficSessionDto) => void; openedId: string | null }) {
   const trpc = useTRPC();
   const sessions = useQuery({ ...trpc.traffic.sessions.queryOptions({ context, limit: 50 }), refetchInterval: 3000 });
   const rows = sessions.data ?? [];
@@ -58,4 +60,4 @@ export function TrafficHistory({ context, openSession, openedId }: { context: st
       )}
     </section>
   );
-}
+});

@@ -8,7 +8,7 @@ import fs from "node:fs";
 import type { Command } from "commander";
 import { compileFilter, toHar, type TrafficRecord } from "@gefyra/shared";
 import { GefyraError, toGefyraError } from "../../core/errors";
-import { TrafficHub, TrafficIngest, clusterSource, filterOrThrow, queryStored, type FeedRecord, type TrafficStatus } from "../../core/traffic";
+import { TrafficHub, TrafficIngest, clusterSource, filterOrThrow, localConnections, queryStored, type FeedRecord, type TrafficStatus } from "../../core/traffic";
 import { openStore, type Store } from "../../store";
 import { productVersion } from "../../core/connection/cluster";
 import { common, out, type Common } from "../main";
@@ -70,7 +70,10 @@ export function registerTrafficCommands(program: Command): void {
       const holder: { hub?: TrafficHub } = {};
       const ingest = store ? new TrafficIngest({ store, context, onRecordingGained: (b) => holder.hub?.rewind(b) }) : null;
       const source = clusterSource({ ...(o.kubeconfig ? { kubeconfig: o.kubeconfig } : {}), context });
-      const hub = (holder.hub = new TrafficHub({ context, source, ingest }).start());
+      // the named bridge; else the bridges of connections that run on this machine (Docker unreachable: all)
+      const local = o.bridge ? null : await localConnections();
+      const follows = (b: { name: string; connection: string }) => (o.bridge ? b.name === o.bridge : local === null || local.has(b.connection));
+      const hub = (holder.hub = new TrafficHub({ context, source, ingest, follows }).start());
       const ac = new AbortController();
       const onSignal = () => ac.abort();
       process.once("SIGINT", onSignal);
@@ -80,7 +83,7 @@ export function registerTrafficCommands(program: Command): void {
         while (!hub.ready && !hub.status().error && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
         const listedError = hub.status().error;
         if (!hub.ready) throw new GefyraError("TRAFFIC_UNAVAILABLE", listedError ?? `the bridges of context ${context} could not be listed within 15 s: check the cluster (gefyra status)`);
-        const active = hub.bridges().map((b) => b.name);
+        const active = hub.status().bridges.map((b) => b.name);
         if (o.bridge && !active.includes(o.bridge)) {
           const stored = store ? (await queryStored(store, { bridge: o.bridge, limit: 1 })).records.length : 0;
           if (!stored) throw new GefyraError("BRIDGE_NOT_FOUND", `no bridge named ${o.bridge} in context ${context}${active.length ? `: the bridges are ${active.join(", ")}` : ": there are no bridges"} (gefyra list)`);

@@ -165,6 +165,26 @@ describe("TrafficHub", () => {
     expect(aggregates).toHaveLength(1);
   });
 
+  it("follows only the bridges it is told to, and lets go of one when the answer changes", async () => {
+    const fake = fakeSource();
+    const a = fake.carrier("api-1");
+    const o = fake.carrier("other-1");
+    let mine = new Set(["me"]);
+    hub = new TrafficHub({ context: "dev", source: fake.source, batchMs: 5, leaveGraceMs: 20, follows: (b) => mine.has(b.connection) }).start();
+    const other = bridgeInfo("bob", [["other-1", true]], { connection: "someone-else", target: { kind: "deployment", name: "web", container: "app" } });
+    fake.publish([bridgeInfo("alice", [["api-1", true]]), other]);
+    await hub.waitCaughtUp(2000);
+    expect(hub.status().bridges.map((b) => b.name)).toEqual(["alice"]);
+    expect(o.opened).toHaveLength(0); // nobody asked the other developer's Carrier
+    mine = new Set(["me", "someone-else"]);
+    hub.refollow();
+    await until("bob followed", () => o.opened.length === 1);
+    mine = new Set(["someone-else"]);
+    hub.refollow();
+    await until("alice let go", () => a.streams.size === 0);
+    expect(hub.status().bridges.map((b) => b.name)).toEqual(["bob"]);
+  });
+
   it("keeps a bounded ring for details and backlogs", async () => {
     const fake = fakeSource();
     const a = fake.carrier("api-1");

@@ -47,6 +47,11 @@ export interface HubOptions {
   detachGraceMs?: number;
   /** Retry after the bridges cannot be watched. Default 5 s. */
   retryMs?: number;
+  /**
+   * Which bridges to follow (default: all). The dashboard follows the bridges of connections that
+   * run on this machine: other developers' traffic is theirs, and pulling it costs everyone.
+   */
+  follows?: (bridge: BridgeInfo) => boolean;
   log?: (line: string) => void;
 }
 
@@ -105,6 +110,7 @@ export class TrafficHub {
   private batch: FeedRecord[] = [];
   /** Record time to hand-on, last 1000 (status.lagMs). */
   private readonly lags: number[] = [];
+  private followedNames = new Set<string>();
   private batchTimer: NodeJS.Timeout | undefined;
   private statusTimer: NodeJS.Timeout | undefined;
   private error: string | undefined;
@@ -153,12 +159,22 @@ export class TrafficHub {
 
   // ---- bridges, groups and pods ------------------------------------------------------------
 
+  /** Applies `follows` again to the last list (its answer changed, e.g. a connection came up here). */
+  refollow(): void {
+    if (this.listed) this.sync(this.bridgeList);
+  }
+
+  private isFollowed(b: BridgeInfo): boolean {
+    return b.state !== "Failed" && (this.options.follows?.(b) ?? true);
+  }
+
   private sync(bridges: BridgeInfo[]): void {
     if (this.closed) return;
-    const followed = bridges.filter((b) => b.state !== "Failed");
-    const before = new Set(this.bridgeList.map((b) => b.name));
+    const followed = bridges.filter((b) => this.isFollowed(b));
+    const before = this.followedNames;
     this.bridgeList = bridges;
     const now = new Set(followed.map((b) => b.name));
+    this.followedNames = now;
     for (const b of followed) {
       if (!this.counts.has(b.name)) this.counts.set(b.name, emptyCounts());
       const timer = this.detachTimers.get(b.name);
@@ -170,12 +186,14 @@ export class TrafficHub {
     }
     for (const name of before) {
       if (now.has(name) || this.detachTimers.has(name)) continue;
+      // gone from the cluster: its session ends; only no longer followed here: it stays open for whoever records it
+      const gone = !bridges.some((b) => b.name === name);
       const t = setTimeout(() => {
         this.detachTimers.delete(name);
         this.counts.delete(name);
         this.ingestAttached.delete(name);
-        void this.ingest?.detach(name, "bridge removed");
-      }, this.options.detachGraceMs ?? 10_000);
+        void this.ingest?.detach(name, gone ? "bridge removed" : null);
+      }, gone ? (this.options.detachGraceMs ?? 10_000) : 0);
       t.unref();
       this.detachTimers.set(name, t);
     }
@@ -426,6 +444,7 @@ export class TrafficHub {
   status(): TrafficStatus {
     const out: BridgeFeedStatus[] = [];
     for (const b of this.bridgeList) {
+      if (!this.isFollowed(b)) continue;
       const id = bridgeGroupId({ namespace: b.namespace, kind: b.target.kind, name: b.target.name, container: b.target.container });
       const group = this.groups.get(id);
       const rec = this.ingest?.state(b.name);

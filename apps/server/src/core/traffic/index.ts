@@ -5,18 +5,19 @@
  * `gefyra traffic`.
  *
  * In a long-running process (the dashboard) there is one hub per kubeconfig and context, shared by
- * every tab; it stays while anyone uses it or while the context has bridges (so their requests
- * keep being recorded), and goes a minute after neither is true.
+ * every tab; it follows the bridges of connections that run on this machine, stays while anyone
+ * uses it or while it follows bridges (so their requests keep being recorded), and goes a minute
+ * after neither is true.
  */
 import type { KubeconfigOptions } from "../contexts";
 import type { Store } from "../../store";
 import { TrafficHub } from "./hub";
 import { TrafficIngest } from "./ingest";
-import { clusterSource, type ClusterSource } from "./source";
+import { clusterSource, localConnections, type ClusterSource } from "./source";
 
 export { TrafficHub, type HubSource, type SubscribeFilter } from "./hub";
 export { TrafficIngest, toInput } from "./ingest";
-export { clusterSource, type ClusterSource } from "./source";
+export { clusterSource, localConnections, type ClusterSource } from "./source";
 export { podRecords, type PodCursor, type PodStreamEvent, type CarrierAggregate, type CarrierHello, type CarrierMissed, type CarrierRecord } from "./carrier-stream";
 export { openPodStream, forwardPodPort, apiDialer, type PodDialer, type PortForwarder } from "./port-forward";
 export { replay, compare, requestToSend, execDial, REPLAY_BODY_CAP, type ReplayDeps, type ReplayInput } from "./replay";
@@ -32,6 +33,7 @@ export interface SharedHub {
 
 interface Entry {
   store: Store | null;
+  stopFollowing: () => void;
   hub: TrafficHub;
   source: ClusterSource;
   refs: number;
@@ -48,7 +50,7 @@ function clusterOptions(kube: KubeconfigOptions, context: string) {
 
 function sweep(): void {
   for (const [key, e] of hubs) {
-    const idle = e.refs === 0 && e.hub.ready && e.hub.bridges().length === 0;
+    const idle = e.refs === 0 && e.hub.ready && e.hub.status().bridges.length === 0;
     if (!idle) {
       e.idleSince = null;
       continue;
@@ -56,6 +58,7 @@ function sweep(): void {
     e.idleSince ??= Date.now();
     if (Date.now() - e.idleSince >= IDLE_MS) {
       hubs.delete(key);
+      e.stopFollowing();
       void e.hub.close();
     }
   }
@@ -76,8 +79,21 @@ export function sharedHub(deps: { store: Store | null; kube: KubeconfigOptions; 
     const ingest = deps.store
       ? new TrafficIngest({ store: deps.store, context, ...(deps.nudge ? { nudge: deps.nudge } : {}), ...(deps.log ? { log: deps.log } : {}), onRecordingGained: (bridge) => holder.hub?.rewind(bridge) })
       : null;
-    const hub = (holder.hub = new TrafficHub({ context, source, ingest, ...(deps.log ? { log: deps.log } : {}) }).start());
-    entry = { store: deps.store, hub, source, refs: 0, idleSince: null };
+    // this machine's connections, asked of Docker every 10 s: unknown yet follows nothing, no
+    // Docker follows every bridge (nothing to tell them apart by)
+    let local: Set<string> | null | undefined;
+    const follows = (b: { connection: string }) => local !== undefined && (local === null || local.has(b.connection));
+    const hub = (holder.hub = new TrafficHub({ context, source, ingest, follows, ...(deps.log ? { log: deps.log } : {}) }).start());
+    const refresh = async () => {
+      const next = await localConnections();
+      const changed = local === undefined || JSON.stringify([...(next ?? ["*"])].sort()) !== JSON.stringify([...(local ?? ["*"])].sort());
+      local = next;
+      if (changed) hub.refollow();
+    };
+    void refresh();
+    const timer = setInterval(() => void refresh(), 10_000);
+    timer.unref();
+    entry = { store: deps.store, stopFollowing: () => clearInterval(timer), hub, source, refs: 0, idleSince: null };
     hubs.set(key, entry);
     sweeper ??= setInterval(sweep, 10_000);
     sweeper.unref();
@@ -119,5 +135,6 @@ export async function closeSharedHubs(store?: Store): Promise<void> {
     clearInterval(sweeper);
     sweeper = undefined;
   }
+  for (const e of closing) e.stopFollowing();
   await Promise.all(closing.map((e) => e.hub.close()));
 }

@@ -3,13 +3,30 @@
  * from Secret gefyra-ts/carrier-<group>, and each pod's records stream through a port-forward
  * (port-forward.ts) to Carrier's control port.
  */
-import { CARRIER_CONTROL_PORT, NAMESPACE, carrierTokenSecretName } from "@gefyra/shared";
+import type Docker from "dockerode";
+import { CARRIER_CONTROL_PORT, NAMESPACE, cargoContainerName, carrierTokenSecretName } from "@gefyra/shared";
 import { watchBridges } from "../bridge";
 import { apiError, connectCluster, isNotFound, type Cluster, type ClusterOptions } from "../connection/cluster";
+import { connectDocker } from "../connection/docker";
 import { GefyraError } from "../errors";
 import { podRecords } from "./carrier-stream";
 import type { HubSource } from "./hub";
 import { apiDialer, forwardPodPort, type PodDialer, type PortForwarder } from "./port-forward";
+
+/**
+ * Connections whose Cargo runs in this machine's Docker engine (its containers are named
+ * gefyra-ts-cargo-<connection>); null when Docker cannot be asked.
+ */
+export async function localConnections(docker?: Docker): Promise<Set<string> | null> {
+  try {
+    const d = await connectDocker(docker);
+    const prefix = cargoContainerName("");
+    const list = await d.listContainers({ all: true, filters: { name: [prefix] } });
+    return new Set(list.flatMap((c) => c.Names.map((n) => n.replace(/^\//, ""))).filter((n) => n.startsWith(prefix)).map((n) => n.slice(prefix.length)));
+  } catch {
+    return null;
+  }
+}
 
 export interface ClusterSource extends HubSource {
   /** The API connection (replays use it too). */
