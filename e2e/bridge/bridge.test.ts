@@ -336,6 +336,8 @@ describe("bridges", () => {
     // drains on termination like Kubernetes asks of every workload (a preStop pause within the
     // grace period); see docs/bridge.md
     const nodePort = await deployEcho("steady", 2, process.env.GEFYRA_E2E_NO_PRESTOP ? {} : { lifecycle: { preStop: { sleep: { seconds: 2 } } } }, 10);
+    // kube-proxy programs a new NodePort within a moment: start counting once it answers
+    await waitFor("the NodePort", async () => (await getViaNodePort(nodePort, "/ready-check")).status === 200, 10_000, 100);
     await startLocal("steady-local", "local");
     let stop = false;
     const counts = { ok: 0, original: 0, failed: 0, errors: [] as string[] };

@@ -103,8 +103,8 @@ async function serve(launched?: { standingInFor: string; args: number }): Promis
       const graceMs = runtime.carrier?.config.shutdownGraceMs ?? 0;
       // SIGTERM means "your pod is being taken out of rotation" (unbridge swaps the original back,
       // a rollout replaces the pod): Services may still send new connections until the endpoints
-      // and kube-proxy follow, so keep accepting for a moment before closing the listeners.
-      const delayMs = signal === "SIGTERM" && runtime.carrier ? Number(process.env.CARRIER_SHUTDOWN_DELAY_MS ?? 1500) : 0;
+      // and kube-proxy follow, so keep accepting (and routing) for 3 s before closing the listeners.
+      const delayMs = signal === "SIGTERM" && runtime.carrier ? Number(process.env.CARRIER_SHUTDOWN_DELAY_MS ?? 3000) : 0;
       log("info", "carrier stopping", { signal, graceMs, delayMs });
       const force = setTimeout(() => resolve(), delayMs + graceMs + 2000);
       force.unref();
