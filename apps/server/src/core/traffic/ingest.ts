@@ -31,7 +31,7 @@ export interface IngestOptions {
   renewMs?: number;
   flushMs?: number;
   /**
-   * Rows per write. Default 100: a write runs on the event loop (SQLite is synchronous) at about
+   * Rows per write. Default 50: a write runs on the event loop (SQLite is synchronous) at about
    * half a millisecond a row, so a larger batch holds the live feed back for its whole length.
    */
   batchSize?: number;
@@ -246,7 +246,7 @@ export class TrafficIngest {
       const gone = this.pending.shift()!;
       gone.session.notStored++;
     }
-    if (this.pending.length >= (this.options.batchSize ?? 100)) void this.flush();
+    if (this.pending.length >= (this.options.batchSize ?? 50)) void this.flush();
     else this.flushTimer ??= setTimeout(() => void this.flush(), this.options.flushMs ?? 250);
     return { sessionId: s.sessionId, seq };
   }
@@ -276,12 +276,14 @@ export class TrafficIngest {
     this.flushTimer = undefined;
     while (this.writing) await this.writing;
     if (this.pending.length === 0) return;
-    const batch = this.pending.splice(0, this.options.batchSize ?? 100);
+    const batch = this.pending.splice(0, this.options.batchSize ?? 50);
     this.writing = this.write(batch).finally(() => {
       this.writing = null;
     });
     await this.writing;
-    if (this.pending.length) this.flushTimer ??= setTimeout(() => void this.flush(), 0);
+    // a backlog (a catch-up of Carrier's buffer) is written with pauses, so the live feed and the
+    // dashboard's requests get the event loop between writes
+    if (this.pending.length) this.flushTimer ??= setTimeout(() => void this.flush(), 20);
   }
 
   private async write(batch: Pending[]): Promise<void> {
