@@ -182,10 +182,17 @@ function utf8OrUndefined(buf: Buffer, truncated: boolean): string | undefined {
 
 // ---------------------------------------------------------------- recorder
 
+/**
+ * One ring entry. It is kept as its JSON text: made in a batch just after the entry was added (or
+ * earlier, when a consumer wants it first), after which the object is dropped. Thousands of
+ * records held as object graphs would all be promoted to V8's old generation and traced by every
+ * major GC; one string each is copied once and never traced, and consumers need the text anyway.
+ */
 interface Slot {
-  entry: StreamEntry;
-  json?: string;
-  /** Approximate bytes held for this entry (captured data, then also its JSON once made). */
+  seq: number;
+  entry: StreamEntry | undefined;
+  json: string | undefined;
+  /** Approximate bytes held for this entry (the estimate until its JSON is made, then the JSON's length). */
   bytes: number;
 }
 
@@ -230,6 +237,9 @@ export class Recorder {
   private readonly consumers = new Set<Consumer>();
   private recorded = 0;
   private droppedTotal = 0;
+  /** Slots whose JSON is still to be made, by the next batch. */
+  private unserialized: Slot[] = [];
+  private batch: NodeJS.Immediate | undefined;
 
   constructor(
     readonly config: RecordsConfig,
@@ -247,23 +257,36 @@ export class Recorder {
     return this.heldBytes;
   }
 
-  /** A consumer made the entry's JSON: count it, and keep within the byte budget. */
+  /** The entry's JSON (made now if the batch has not come yet). */
   serialized(slot: Slot): string {
     if (slot.json === undefined) {
       slot.json = JSON.stringify(slot.entry);
-      slot.bytes += slot.json.length;
-      this.heldBytes += slot.json.length;
+      slot.entry = undefined;
+      this.heldBytes += slot.json.length - slot.bytes;
+      slot.bytes = slot.json.length;
       this.trim();
     }
     return slot.json;
   }
+
+  /** The entry as an object (parsed again from its JSON once that is made: only snapshots need this). */
+  entryOf(slot: Slot): StreamEntry {
+    return slot.entry ?? (JSON.parse(slot.json!) as StreamEntry);
+  }
+
+  private readonly serializeBatch = () => {
+    this.batch = undefined;
+    const slots = this.unserialized;
+    this.unserialized = [];
+    for (const slot of slots) if (slot.json === undefined && this.ring[slot.seq % this.config.bufferSize] === slot) this.serialized(slot);
+  };
 
   /** Evict the oldest entries until the ring is within `bufferBytes` (the newest always stays). */
   private trim(): void {
     while (this.heldBytes > this.config.bufferBytes && this.oldestHeld < this.nextSeq - 1) {
       const i = this.oldestHeld % this.config.bufferSize;
       const slot = this.ring[i];
-      if (slot && slot.entry.seq === this.oldestHeld) {
+      if (slot && slot.seq === this.oldestHeld) {
         this.heldBytes -= slot.bytes;
         this.ring[i] = undefined;
       }
@@ -289,7 +312,7 @@ export class Recorder {
     const from = Math.max(since + 1, 1);
     const missed = from < this.oldestSeq ? missedMsg(from, this.oldestSeq - 1, "not-in-buffer") : undefined;
     const entries: StreamEntry[] = [];
-    for (let s = Math.max(from, this.oldestSeq); s < this.nextSeq; s++) entries.push(this.get(s)!.entry);
+    for (let s = Math.max(from, this.oldestSeq); s < this.nextSeq; s++) entries.push(this.entryOf(this.get(s)!));
     return { missed, entries };
   }
 
@@ -367,8 +390,12 @@ export class Recorder {
     const old = this.ring[i];
     if (old) this.heldBytes -= old.bytes;
     const bytes = estimateBytes(entry);
-    this.ring[i] = { entry, bytes };
+    const slot: Slot = { seq: entry.seq, entry, json: undefined, bytes };
+    this.ring[i] = slot;
     this.heldBytes += bytes;
+    this.unserialized.push(slot);
+    // after the I/O of this turn of the event loop: the response is out, the object not yet old
+    this.batch ??= setImmediate(this.serializeBatch);
     if (this.oldestHeld < entry.seq - this.config.bufferSize + 1) this.oldestHeld = entry.seq - this.config.bufferSize + 1;
     this.trim();
     for (const c of this.consumers) c.pump();
@@ -389,6 +416,7 @@ export class Recorder {
 
   close(): void {
     if (this.windowTimer) clearTimeout(this.windowTimer);
+    if (this.batch) clearImmediate(this.batch);
     this.consumers.clear();
   }
 }
