@@ -117,6 +117,13 @@ export function sharedHub(deps: { store: Store | null; kube: KubeconfigOptions; 
  * with an open bridge session (it then follows that context's bridges for as long as they exist).
  */
 export async function resumeRecording(deps: { store: Store; kube: KubeconfigOptions; nudge?: () => void; log?: (line: string) => void }): Promise<string[]> {
+  // leases and cursors of sessions that are gone (a process killed before it let go, retention)
+  const prisma = deps.store.prisma;
+  const kept = await prisma.setting.findMany({ where: { key: { startsWith: "traffic." } }, select: { key: true } });
+  const ids = [...new Set(kept.map((k) => k.key.replace(/^traffic\.(lease|cursor)\./, "")))];
+  const existing = new Set((await prisma.session.findMany({ where: { id: { in: ids } }, select: { id: true } })).map((x) => x.id));
+  const stale = kept.filter((k) => !existing.has(k.key.replace(/^traffic\.(lease|cursor)\./, ""))).map((k) => k.key);
+  if (stale.length) await prisma.setting.deleteMany({ where: { key: { in: stale } } });
   const open = await deps.store.listSessions({ kind: "bridge", activeOnly: true, limit: 1000 });
   const contexts = [...new Set(open.map((s) => s.context).filter((c): c is string => Boolean(c)))];
   for (const context of contexts) sharedHub(deps, context).release();

@@ -6,6 +6,7 @@ import type { TrafficRecord } from "@gefyra/shared";
 import { openStore, type Store } from "../../store";
 import { compareAnswers, diffLines } from "./diff";
 import { toInput } from "./ingest";
+import { resumeRecording } from "./index";
 import { queryStored, series, storedRecord } from "./query";
 import { requestToSend } from "./replay";
 import type { ReplayResult } from "./types";
@@ -109,6 +110,16 @@ describe("stored history", () => {
   afterEach(async () => {
     await store.close();
     fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("forgets the leases and cursors of sessions that are gone when recording resumes", async () => {
+    const s = await store.startSession({ kind: "bridge", context: "dev", target: "alice" });
+    await store.endSession(s.id, "unbridged");
+    await store.setSetting(`traffic.cursor.${s.id}`, "{}");
+    await store.setSetting("traffic.lease.gone-session", "{}");
+    await store.setSetting("traffic.cursor.gone-session", "{}");
+    expect(await resumeRecording({ store, kube: {} })).toEqual([]);
+    expect((await store.prisma.setting.findMany({ where: { key: { startsWith: "traffic." } } })).map((x) => x.key)).toEqual([`traffic.cursor.${s.id}`]);
   });
 
   it("lists through the filter language newest first, opens one by id, and gives figures over time", async () => {
