@@ -10,6 +10,7 @@ import http from "node:http";
 import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
+import * as k8s from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { toHar } from "@gefyra/shared";
 import { bridge, unbridge } from "../../apps/server/src/core/bridge";
@@ -215,4 +216,31 @@ describe("traffic inspector", () => {
     expect(stderr).toMatch(/another gefyra process .* records these requests/);
     expect(HarSchema.safeParse(JSON.parse(fs.readFileSync(harFile, "utf8"))).success).toBe(true);
   }, 120_000);
+
+  it("follows a rollout: the old replicas' streams end, the new replicas' Carriers are streamed", async () => {
+    const old = hub.status().bridges.find((b) => b.name === bridgeName)!.pods.map((p) => p.name);
+    await apps.patchNamespacedDeployment(
+      { namespace: ns.name, name: "api", body: { spec: { template: { metadata: { annotations: { "kubectl.kubernetes.io/restartedAt": new Date().toISOString() } } } } } },
+      k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch),
+    );
+    const started = Date.now();
+    await waitFor(
+      "the new replicas' streams live",
+      () => {
+        const pods = hub.status().bridges.find((b) => b.name === bridgeName)?.pods ?? [];
+        const fresh = pods.filter((p) => !old.includes(p.name) && p.state === "live");
+        return Promise.resolve(fresh.length === 2 && pods.filter((p) => old.includes(p.name)).length === 0);
+      },
+      180_000,
+      250,
+    );
+    console.log(`rollout: both new replicas streamed ${Date.now() - started} ms after the restart`);
+    const fresh = hub.status().bridges.find((b) => b.name === bridgeName)!.pods.map((p) => p.name);
+    // kube-proxy follows the new endpoints within about a second
+    await waitFor("the NodePort answers", async () => (await send(nodePort, "/after-rollout/probe")).status === 200, 30_000);
+    for (let i = 0; i < 6; i++) await send(nodePort, `/after-rollout/${i}`);
+    await waitFor("the requests after the rollout", () => Promise.resolve(Array.from({ length: 6 }, (_, i) => `/after-rollout/${i}`).every(arrived)), 10_000, 20);
+    for (let i = 0; i < 6; i++) expect(fresh).toContain(arrived(`/after-rollout/${i}`)!.pod);
+    expect(hub.status().bridges.find((b) => b.name === bridgeName)!.counts.missed).toBe(0);
+  }, 240_000);
 });
