@@ -13,8 +13,9 @@
  *
  * Each target is driven by the same bounded keep-alive client: a fixed number of requests at a
  * fixed concurrency (throughput), then a fixed number one at a time (latency), each run stopped
- * early at the time cap. Targets take turns within each of `--rounds` rounds, so drift in the
- * load of a shared machine hits all of them alike; the median round of each target is printed.
+ * early at the time cap. Targets take turns within each of `--rounds` rounds, and for latency
+ * request by request (direct, nginx, node-pipe, carrier, direct, …), so drift in the load of a
+ * shared machine hits all of them alike; the median round of each target is printed.
  * Besides requests/s and p50/p99 it prints each proxy process's CPU time per request (from
  * /proc/<pid>/stat), which depends far less on the other processes on the machine than the rates
  * do, and the latency each proxy adds over calling the upstream directly, with the ratios against
@@ -25,7 +26,8 @@
  * `image` runs the built image (bash images/build.sh --no-load carrier) with --network host, so
  * Carrier and node-pipe run on the image's Debian node 18 exactly as in a pod.
  * --client: `node` (default; node:http with a keep-alive Agent, what earlier figures used) or `wrk`
- * (time-bounded by --wrk-seconds; its C client leaves more of the machine to the proxies).
+ * (time-bounded by --wrk-seconds; its C client leaves more of the machine to the proxies) for the
+ * throughput runs; latency is always measured with the interleaved node client.
  *
  * Environment: CARRIER_BENCH_RECORDS=off runs Carrier without records; CARRIER_BENCH_NODE_ARGS adds
  * node flags (e.g. --cpu-prof; not with `image`); CARRIER_BENCH_BUNDLE=<file> runs that bundle
@@ -36,7 +38,7 @@ import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import net from "node:net";
-import { tmpdir } from "node:os";
+import { loadavg, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -227,6 +229,49 @@ async function driveWrk(t: Target, concurrency: number): Promise<Omit<Result, "c
   return { name: t.name, done, failed, seconds: WRK_SECONDS, rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? NaN), p50: ms("50%"), p99: ms("99%") };
 }
 
+/**
+ * One request at a time to each target in turn (direct, nginx, node-pipe, carrier, direct, …), each
+ * over its own keep-alive connection: every target sees the same moments of a shared machine, so
+ * the differences between them are not drift between runs.
+ */
+async function interleaved(targets: readonly Target[], count: number): Promise<Result[]> {
+  const agents = targets.map(() => new http.Agent({ keepAlive: true, maxSockets: 1 }));
+  const latencies = targets.map((): number[] => []);
+  const failed = targets.map(() => 0);
+  const pids = targets.map((t) => t.pids());
+  const cpu0 = pids.map(cpuSeconds);
+  const deadline = performance.now() + SECONDS * 1000;
+  const t0 = performance.now();
+  for (let i = 0; i < count && performance.now() < deadline; i++) {
+    for (const [k, t] of targets.entries()) {
+      await new Promise<void>((resolve) => {
+        const start = performance.now();
+        const req = http.request({ host: LOOPBACK, port: t.port, path: PATH, headers: { "x-user": "alice" }, agent: agents[k] }, (res) => {
+          res.resume();
+          res.on("end", () => {
+            if (res.statusCode === 200) latencies[k]!.push(performance.now() - start);
+            else failed[k]!++;
+            resolve();
+          });
+        });
+        req.on("error", () => {
+          failed[k]!++;
+          resolve();
+        });
+        req.end();
+      });
+    }
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  for (const a of agents) a.destroy();
+  return targets.map((t, k) => {
+    const l = latencies[k]!.sort((a, b) => a - b);
+    const pct = (p: number) => l[Math.min(l.length - 1, Math.floor((p / 100) * l.length))] ?? NaN;
+    const cpu = cpuSeconds(pids[k]!) - cpu0[k]!;
+    return { name: t.name, done: l.length, failed: failed[k]!, seconds, rps: l.length / seconds, p50: pct(50), p99: pct(99), cpuUs: pids[k]!.length ? (cpu * 1e6) / Math.max(1, l.length + failed[k]!) : NaN };
+  });
+}
+
 async function drive(t: Target, count: number, concurrency: number): Promise<Result> {
   const pids = t.pids();
   const cpu0 = cpuSeconds(pids);
@@ -372,17 +417,18 @@ http {
     ];
     console.log(
       CLIENT === "wrk"
-        ? `bench: wrk, ${WRK_SECONDS} s per run at concurrency ${CONCURRENCY} (throughput) and 1 (latency); ${ROUNDS} rounds; Carrier: ${runtime}`
-        : `bench: throughput: ${REQUESTS} requests per target at concurrency ${CONCURRENCY}; latency: ${LATENCY_REQUESTS} requests one at a time; keep-alive; cap ${SECONDS} s per run; warm-up ${WARMUP}; ${ROUNDS} rounds; Carrier: ${runtime}`,
+        ? `bench: throughput: wrk, ${WRK_SECONDS} s per target at concurrency ${CONCURRENCY}; latency: ${LATENCY_REQUESTS} requests per target one at a time, interleaved; ${ROUNDS} rounds; Carrier: ${runtime}`
+        : `bench: throughput: ${REQUESTS} requests per target at concurrency ${CONCURRENCY}; latency: ${LATENCY_REQUESTS} requests per target one at a time, interleaved; keep-alive; cap ${SECONDS} s per run; warm-up ${WARMUP}; ${ROUNDS} rounds; Carrier: ${runtime}`,
     );
     for (const t of targets) await driveNode(t, WARMUP, CONCURRENCY);
+    const load0 = loadavg()[0]!;
     const load = new Map<string, Result[]>(targets.map((t) => [t.name, []]));
     const lat = new Map<string, Result[]>(targets.map((t) => [t.name, []]));
     for (let round = 0; round < ROUNDS; round++) {
       // throughput: many requests in flight (p50/p99 include queueing in the proxy)
       for (const t of targets) load.get(t.name)!.push(await drive(t, REQUESTS, CONCURRENCY));
       // latency: one request at a time, so p50 is the time a request takes, not time spent queued
-      for (const t of targets) lat.get(t.name)!.push(await drive(t, LATENCY_REQUESTS, 1));
+      for (const r of await interleaved(targets, LATENCY_REQUESTS)) lat.get(r.name)!.push(r);
     }
 
     const fmt = (n: number, d = 2) => (Number.isNaN(n) ? "-" : n.toFixed(d)).padStart(9);
@@ -401,7 +447,7 @@ http {
       return picked;
     };
     const [, ngx, pipeL, car] = table(`throughput (concurrency ${CONCURRENCY}; the median round by req/s)`, load, (r) => r.rps, (r) => r.rps, "req/s", 0) as [Result, Result, Result, Result];
-    const [direct1, ngx1, pipe1, car1] = table("latency (concurrency 1; the median round by p50)", lat, (r) => r.p50, (r) => r.p50, "p50", 3) as [Result, Result, Result, Result];
+    const [direct1, ngx1, pipe1, car1] = table("latency (one at a time, targets taking turns request by request; the median round by p50)", lat, (r) => r.p50, (r) => r.p50, "p50", 3) as [Result, Result, Result, Result];
     const rpsRatio = car.rps / ngx.rps;
     const added = (r: Result) => r.p50 - direct1.p50;
     const addedRatio = added(car1) / added(ngx1);
@@ -411,6 +457,7 @@ http {
     console.log(
       `added p50 over direct (one at a time): carrier ${added(car1).toFixed(3)} ms, node-pipe ${added(pipe1).toFixed(3)} ms, nginx ${added(ngx1).toFixed(3)} ms; carrier/nginx ${addedRatio.toFixed(2)} (target <= 1.5) ${addedRatio <= 1.5 ? "MET" : "MISSED"}; node-pipe/nginx ${(added(pipe1) / added(ngx1)).toFixed(2)}`,
     );
+    console.log(`load average (1 min) ${load0.toFixed(2)} -> ${loadavg()[0]!.toFixed(2)} on ${availableCpus()} CPUs: other work on the machine shifts req/s more than cpu µs/req`);
     const stats = await getJson(controlPort, "/stats");
     console.log(`carrier records: ${JSON.stringify((stats as { records: unknown }).records)}`);
     const errors = readFileSafe(join(tmp, "error.log")).trim();
@@ -421,6 +468,10 @@ http {
     await new Promise((r) => setTimeout(r, 200));
     rmSync(tmp, { recursive: true, force: true });
   }
+}
+
+function availableCpus(): number {
+  return spawnSync("nproc").stdout?.toString().trim() ? Number(spawnSync("nproc").stdout.toString().trim()) : NaN;
 }
 
 function readFileSafe(p: string): string {
