@@ -38,7 +38,7 @@ import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import net from "node:net";
-import { loadavg, tmpdir } from "node:os";
+import { availableParallelism, loadavg, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -457,7 +457,7 @@ http {
     console.log(
       `added p50 over direct (one at a time): carrier ${added(car1).toFixed(3)} ms, node-pipe ${added(pipe1).toFixed(3)} ms, nginx ${added(ngx1).toFixed(3)} ms; carrier/nginx ${addedRatio.toFixed(2)} (target <= 1.5) ${addedRatio <= 1.5 ? "MET" : "MISSED"}; node-pipe/nginx ${(added(pipe1) / added(ngx1)).toFixed(2)}`,
     );
-    console.log(`load average (1 min) ${load0.toFixed(2)} -> ${loadavg()[0]!.toFixed(2)} on ${availableCpus()} CPUs: other work on the machine shifts req/s more than cpu µs/req`);
+    console.log(`load average (1 min) ${load0.toFixed(2)} -> ${loadavg()[0]!.toFixed(2)} on ${availableParallelism()} CPUs: other work on the machine shifts req/s more than cpu µs/req`);
     const stats = await getJson(controlPort, "/stats");
     console.log(`carrier records: ${JSON.stringify((stats as { records: unknown }).records)}`);
     const errors = readFileSafe(join(tmp, "error.log")).trim();
@@ -468,10 +468,6 @@ http {
     await new Promise((r) => setTimeout(r, 200));
     rmSync(tmp, { recursive: true, force: true });
   }
-}
-
-function availableCpus(): number {
-  return spawnSync("nproc").stdout?.toString().trim() ? Number(spawnSync("nproc").stdout.toString().trim()) : NaN;
 }
 
 function readFileSafe(p: string): string {
