@@ -36,7 +36,9 @@
  * Environment: CARRIER_BENCH_RECORDS=off runs Carrier without records; CARRIER_BENCH_NODE_ARGS adds
  * node flags (e.g. --cpu-prof; not with `image`); CARRIER_BENCH_BUNDLE=<file> runs that bundle
  * instead of making one, or (with `image`) instead of the image's own, on the image's node — to
- * compare two builds of Carrier in the same harness.
+ * compare two builds of Carrier in the same harness; CARRIER_BENCH_BASELINE=<file> adds a second
+ * Carrier from that bundle (same runtime) as the target `baseline`, measured in the same rounds —
+ * on a shared machine the fairest before/after.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -333,15 +335,15 @@ async function main(): Promise<void> {
     children.push(up.child);
     await waitForPort(upPort, "upstream", up.child, up.log);
 
-    const carrierEnv = {
+    const carrierEnv = (port: number, control: number) => ({
       CARRIER_TOKEN: TOKEN,
       CARRIER_CONFIG_JSON: JSON.stringify({
-        listen: { host: LOOPBACK, ports: [carrierPort] },
-        control: { host: LOOPBACK, port: controlPort },
+        listen: { host: LOOPBACK, ports: [port] },
+        control: { host: LOOPBACK, port: control },
         routes: {
           ports: [
             {
-              port: carrierPort,
+              port,
               original: { host: LOOPBACK, port: upPort },
               bridges: [{ name: "alice", local: { host: LOOPBACK, port: upPort }, match: [{ kind: "header", name: "x-user", op: "exact", value: "alice" }] }],
             },
@@ -349,44 +351,54 @@ async function main(): Promise<void> {
         },
         records: { enabled: process.env.CARRIER_BENCH_RECORDS !== "off" },
       }),
-    };
+    });
     const nodeArgs = (process.env.CARRIER_BENCH_NODE_ARGS ?? "").split(" ").filter(Boolean);
-    let carrierPids: () => number[];
-    let pipePids: () => number[];
-    let carrier: { child: ChildProcess; log: () => string };
-    let pipe: { child: ChildProcess; log: () => string };
-    let runtime: string;
-    if (CARRIER === "image") {
-      const image = imageRef();
-      if (spawnSync("docker", ["image", "inspect", image], { stdio: "ignore" }).status !== 0) throw new Error(`no image ${image}; bash images/build.sh --no-load carrier`);
-      const own = process.env.CARRIER_BENCH_BUNDLE;
-      const c = startInImage(
-        `carrier-bench-${process.pid}`,
-        own ? ["-v", `${own}:/opt/carrier/bench.cjs:ro`, "--entrypoint", "/opt/carrier/libexec/node", image, "/opt/carrier/bench.cjs"] : [image],
-        carrierEnv,
-      );
-      containers.push(`carrier-bench-${process.pid}`);
-      const p = startInImage(`carrier-bench-pipe-${process.pid}`, ["--entrypoint", "/opt/carrier/libexec/node", image, "-e", PIPE_JS, String(upPort), String(pipePort)], {});
-      containers.push(`carrier-bench-pipe-${process.pid}`);
-      [carrier, carrierPids, pipe, pipePids] = [c, c.pid, p, p.pid];
-      runtime = `${own ?? "the image's bundle"} in ${image} (Debian node ${spawnSync("docker", ["run", "--rm", "--entrypoint", "/opt/carrier/libexec/node", image, "--version"]).stdout.toString().trim()})`;
-    } else {
+    const image = imageRef();
+    /** A Carrier from `bundle` (undefined: per --carrier), on the runtime --carrier names. */
+    const startCarrier = (label: string, port: number, control: number, bundle: string | undefined): { child: ChildProcess; log: () => string; pids: () => number[] } => {
+      if (CARRIER === "image") {
+        const name = `carrier-bench-${label}-${process.pid}`;
+        containers.push(name);
+        const c = startInImage(name, bundle ? ["-v", `${bundle}:/opt/carrier/bench.cjs:ro`, "--entrypoint", "/opt/carrier/libexec/node", image, "/opt/carrier/bench.cjs"] : [image], carrierEnv(port, control));
+        return { ...c, pids: c.pid };
+      }
       let entry: string[];
-      if (CARRIER === "tsx") entry = ["--import", "tsx", join(ROOT, "packages/carrier/src/main.ts")];
-      else if (process.env.CARRIER_BENCH_BUNDLE) entry = [process.env.CARRIER_BENCH_BUNDLE];
+      if (bundle) entry = [bundle];
+      else if (CARRIER === "tsx") entry = ["--import", "tsx", join(ROOT, "packages/carrier/src/main.ts")];
       else {
         const file = join(tmp, "carrier.cjs");
         const made = spawnSync(process.execPath, [join(ROOT, "images/carrier/bundle.mjs"), file], { encoding: "utf8" });
         if (made.status !== 0) throw new Error(`bundling Carrier failed: ${made.stderr}`);
         entry = [file];
       }
-      const c = startChild(process.execPath, [...nodeArgs, ...entry], { ...carrierEnv, CARRIER_SOCKET: join(tmp, "carrier.sock") });
+      const c = startChild(process.execPath, [...nodeArgs, ...entry], { ...carrierEnv(port, control), CARRIER_SOCKET: join(tmp, `carrier-${label}.sock`) });
+      return { ...c, pids: () => (c.child.pid ? [c.child.pid] : []) };
+    };
+    let pipePids: () => number[];
+    let pipe: { child: ChildProcess; log: () => string };
+    let runtime: string;
+    if (CARRIER === "image") {
+      if (spawnSync("docker", ["image", "inspect", image], { stdio: "ignore" }).status !== 0) throw new Error(`no image ${image}; bash images/build.sh --no-load carrier`);
+      const p = startInImage(`carrier-bench-pipe-${process.pid}`, ["--entrypoint", "/opt/carrier/libexec/node", image, "-e", PIPE_JS, String(upPort), String(pipePort)], {});
+      containers.push(`carrier-bench-pipe-${process.pid}`);
+      [pipe, pipePids] = [p, p.pid];
+      runtime = `${process.env.CARRIER_BENCH_BUNDLE ?? "the image's bundle"} in ${image} (Debian node ${spawnSync("docker", ["run", "--rm", "--entrypoint", "/opt/carrier/libexec/node", image, "--version"]).stdout.toString().trim()})`;
+    } else {
       const p = startChild(process.execPath, ["-e", PIPE_JS, String(upPort), String(pipePort)]);
-      [carrier, carrierPids, pipe, pipePids] = [c, () => (c.child.pid ? [c.child.pid] : []), p, () => (p.child.pid ? [p.child.pid] : [])];
-      runtime = `${CARRIER === "tsx" ? "tsx" : (process.env.CARRIER_BENCH_BUNDLE ?? "bundle")} on node ${process.version}`;
+      [pipe, pipePids] = [p, () => (p.child.pid ? [p.child.pid] : [])];
+      runtime = `${process.env.CARRIER_BENCH_BUNDLE ?? (CARRIER === "tsx" ? "tsx" : "bundle")} on node ${process.version}`;
     }
+    const carrier = startCarrier("main", carrierPort, controlPort, process.env.CARRIER_BENCH_BUNDLE);
     children.push(carrier.child, pipe.child);
     await waitForPort(carrierPort, "carrier", carrier.child, carrier.log);
+    const baselineBundle = process.env.CARRIER_BENCH_BASELINE;
+    const baselinePort = await freePort();
+    const baseline = baselineBundle ? startCarrier("baseline", baselinePort, await freePort(), baselineBundle) : undefined;
+    if (baseline) {
+      children.push(baseline.child);
+      await waitForPort(baselinePort, "baseline carrier", baseline.child, baseline.log);
+      runtime += `; baseline: ${baselineBundle}`;
+    }
     await waitForPort(pipePort, "node-pipe", pipe.child, pipe.log);
 
     for (const d of ["client_body", "proxy", "fastcgi", "uwsgi", "scgi", "logs"]) mkdirSync(join(tmp, d), { recursive: true });
@@ -427,7 +439,8 @@ http {
       { name: "direct", port: upPort, pids: () => [] },
       { name: "nginx", port: nginxPort, pids: () => (nginx.child.pid ? [nginx.child.pid, ...childPids(nginx.child.pid)] : []) },
       { name: "node-pipe", port: pipePort, pids: pipePids },
-      { name: "carrier", port: carrierPort, pids: carrierPids },
+      { name: "carrier", port: carrierPort, pids: carrier.pids },
+      ...(baseline ? [{ name: "baseline", port: baselinePort, pids: baseline.pids }] : []),
     ];
     console.log(
       CLIENT === "wrk"
@@ -461,14 +474,14 @@ http {
       }
       return picked;
     };
-    const [, ngx, pipeL, car] = table(`throughput (concurrency ${CONCURRENCY}; the median round by req/s)`, load, (r) => r.rps, (r) => r.rps, "req/s", 0) as [Result, Result, Result, Result];
-    const [direct1, ngx1, pipe1, car1] = table(`latency (one at a time${LATENCY === "interleaved" ? ", targets taking turns request by request" : ", one target after the other"}; the median round by p50)`, lat, (r) => r.p50, (r) => r.p50, "p50", 3) as [Result, Result, Result, Result];
+    const [, ngx, pipeL, car, base] = table(`throughput (concurrency ${CONCURRENCY}; the median round by req/s)`, load, (r) => r.rps, (r) => r.rps, "req/s", 0) as [Result, Result, Result, Result, Result | undefined];
+    const [direct1, ngx1, pipe1, car1, base1] = table(`latency (one at a time${LATENCY === "interleaved" ? ", targets taking turns request by request" : ", one target after the other"}; the median round by p50)`, lat, (r) => r.p50, (r) => r.p50, "p50", 3) as [Result, Result, Result, Result, Result | undefined];
     const rpsRatio = car.rps / ngx.rps;
     const added = (r: Result) => r.p50 - direct1.p50;
     // below this nginx's added latency is within the harness's resolution, and a ratio to it means nothing
     const resolvable = added(ngx1) >= 0.005;
     const addedRatio = added(car1) / added(ngx1);
-    console.log(`carrier/nginx requests/s ratio: ${rpsRatio.toFixed(2)} (target >= 0.5) ${rpsRatio >= 0.5 ? "MET" : "MISSED"}; node-pipe/nginx: ${(pipeL.rps / ngx.rps).toFixed(2)}`);
+    console.log(`carrier/nginx requests/s ratio: ${rpsRatio.toFixed(3)} (target >= 0.5) ${rpsRatio >= 0.5 ? "MET" : "MISSED"}; node-pipe/nginx: ${(pipeL.rps / ngx.rps).toFixed(2)}`);
     console.log(`cpu per request under load: carrier ${car.cpuUs.toFixed(1)} µs, node-pipe ${pipeL.cpuUs.toFixed(1)} µs, nginx ${ngx.cpuUs.toFixed(1)} µs`);
     console.log(`carrier/nginx p50 ratio under load: ${(car.p50 / ngx.p50).toFixed(2)}, p99: ${(car.p99 / ngx.p99).toFixed(2)}; one at a time p50: ${(car1.p50 / ngx1.p50).toFixed(2)}`);
     console.log(
@@ -477,6 +490,11 @@ http {
           ? `carrier/nginx ${addedRatio.toFixed(2)} (target <= 1.5) ${addedRatio <= 1.5 ? "MET" : "MISSED"}; node-pipe/nginx ${(added(pipe1) / added(ngx1)).toFixed(2)}`
           : "nginx adds less than this harness resolves (< 0.005 ms): no ratio; compare the absolute values"),
     );
+    if (base && base1) {
+      console.log(
+        `baseline (${baselineBundle}) in the same rounds: requests/s ratio to nginx ${(base.rps / ngx.rps).toFixed(2)}, cpu ${base.cpuUs.toFixed(1)} µs/req, added p50 ${added(base1).toFixed(3)} ms; carrier/baseline cpu per request ${(car.cpuUs / base.cpuUs).toFixed(2)}`,
+      );
+    }
     console.log(`load average (1 min) ${load0.toFixed(2)} -> ${loadavg()[0]!.toFixed(2)} on ${availableParallelism()} CPUs: other work on the machine shifts req/s more than cpu µs/req`);
     const stats = await getJson(controlPort, "/stats");
     console.log(`carrier records: ${JSON.stringify((stats as { records: unknown }).records)}`);
