@@ -21,13 +21,17 @@
 // namespace); the published port is measured too and printed as a third line, for reference.
 // Both streams use keep-alive connections (the bridge keeps its upstream connections warm too).
 // Printed: p50/p95/p99/max of each and the added latency (via bridge minus direct) at p50 and p99,
-// against the targets (added p50 <= 2 ms, p99 <= 10 ms at 200 requests/s).
+// against the targets (added p50 <= 2 ms, p99 <= 10 ms at 200 requests/s); then the same requests
+// as Carrier's records saw them (read from its control port with the bridge's token), which
+// splits the added time into what happens before Carrier (NodePort, the pod's network) and from
+// Carrier on (Carrier, the tunnel, the local container and back).
 import http from "node:http";
 import net from "node:net";
 import { loadavg } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import * as k8s from "@kubernetes/client-node";
+import { NAMESPACE, bridgeGroupId, carrierTokenSecretName } from "@gefyra/shared";
 import { bridge, unbridge } from "../apps/server/src/core/bridge";
 import { down, up } from "../apps/server/src/core/connection";
 import { removeLocal, runLocal } from "../apps/server/src/core/run/local-container";
@@ -138,6 +142,25 @@ async function openLoop(streams: Stream[], count: number, expect: string): Promi
   return sent;
 }
 
+/** GET JSON from a pod's Carrier control port (pod IPs are routable from the devcluster's host). */
+function getJson<T>(host: string, port: number, path: string, token: string): Promise<T | undefined> {
+  return new Promise((resolve) => {
+    const req = http.get({ host, port, path, headers: { authorization: `Bearer ${token}` }, agent: false, timeout: 10_000 }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (c: Buffer) => chunks.push(c));
+      res.on("end", () => {
+        try {
+          resolve(JSON.parse(Buffer.concat(chunks).toString()) as T);
+        } catch {
+          resolve(undefined);
+        }
+      });
+    });
+    req.on("timeout", () => req.destroy());
+    req.on("error", () => resolve(undefined));
+  });
+}
+
 function pct(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
 }
@@ -193,6 +216,7 @@ try {
   await openLoop(streams([viaBridge, direct, viaPublished]), WARMUP, "local");
   const measured = streams([viaBridge, direct, viaPublished]);
   const load0 = loadavg()[0]!;
+  const measuredFrom = Date.now();
   const wall = performance.now();
   const sent = await openLoop(measured, REQUESTS, "local");
   const seconds = (performance.now() - wall) / 1000;
@@ -212,6 +236,35 @@ try {
   const added99 = pct(b, 99) - pct(d, 99);
   console.log(`added by the bridge (via bridge - direct): p50 ${added50.toFixed(3)} ms (target <= 2) ${added50 <= 2 ? "MET" : "MISSED"}, p95 ${(pct(b, 95) - pct(d, 95)).toFixed(3)} ms, p99 ${added99.toFixed(3)} ms (target <= 10) ${added99 <= 10 ? "MET" : "MISSED"}`);
   if (measured.some((s) => s.failed || s.wrong)) console.log("some requests failed or were answered by the wrong container: see the table");
+
+  // Carrier's own view of the same requests, from its records: request in -> response out, which
+  // includes the round trip through the tunnel to the local container and back
+  const token = Buffer.from(
+    (await core.readNamespacedSecret({ namespace: NAMESPACE, name: carrierTokenSecretName(bridgeGroupId({ namespace: ns, kind: "deployment", name: "api", container: "app" })) })).data!.token!,
+    "base64",
+  ).toString();
+  const durations: number[] = [];
+  const ttfbs: number[] = [];
+  let aggregated = 0;
+  for (const pod of (await core.listNamespacedPod({ namespace: ns, labelSelector: "app=api" })).items) {
+    const ip = pod.status?.podIP;
+    if (!ip) continue;
+    const snap = await getJson<{ entries: { type: string; kind?: string; path?: string; time: string; durationMs?: number; ttfbMs?: number | null; route?: { to: string } | null; count?: number }[] }>(ip, 8999, "/records?since=0", token);
+    for (const e of snap?.entries ?? []) {
+      if (Date.parse(e.time) < measuredFrom) continue;
+      if (e.type === "aggregate") aggregated += e.count ?? 0;
+      if (e.type !== "record" || e.kind !== "http" || e.path !== "/bench" || e.route?.to !== "local") continue;
+      durations.push(e.durationMs!);
+      if (e.ttfbMs != null) ttfbs.push(e.ttfbMs);
+    }
+  }
+  durations.sort((a, c) => a - c);
+  ttfbs.sort((a, c) => a - c);
+  if (durations.length) {
+    console.log(
+      `inside Carrier (its records: request in -> response out, tunnel round trip included; ${durations.length} records${aggregated ? `, sampled in seconds above the record rate (${aggregated} requests in those)` : ""}): p50 ${pct(durations, 50).toFixed(3)} ms, p95 ${pct(durations, 95).toFixed(3)} ms, p99 ${pct(durations, 99).toFixed(3)} ms; to the response head p50 ${pct(ttfbs, 50).toFixed(3)} ms`,
+    );
+  } else console.log("inside Carrier: no records could be read from the bridged pods");
 } finally {
   await unbridge({ kubeconfig, name: bridgeName }).catch(() => undefined);
   await removeLocal(localName).catch(() => undefined);
