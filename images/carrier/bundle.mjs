@@ -1,4 +1,4 @@
-// Bundles Carrier (packages/carrier/src/main.ts with zod, ws and undici) into one CommonJS file
+// Bundles Carrier (packages/carrier/src/main.ts with zod and ws) into one CommonJS file
 // for Debian's nodejs (18): images/carrier/dist/carrier.cjs (gitignored). images/build.sh runs
 // this first (images/carrier/prebuild), on the host with the workspace's own esbuild, because
 // image builds here have no npm registry (docs/carrier.md, "Image").
