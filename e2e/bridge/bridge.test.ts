@@ -213,6 +213,11 @@ describe("bridges", () => {
     expect((await listBridges(base)).length).toBe(0);
     const shadow = await apps.readNamespacedDeployment({ namespace: ns.name, name: "api-gefyra-shadow" }).then(() => "exists", () => "gone");
     expect(shadow).toBe("gone");
+    // and the group's Carrier token
+    const tokenLeft = await core
+      .readNamespacedSecret({ namespace: NAMESPACE, name: carrierTokenSecretName(bridgeGroupId({ namespace: ns.name, kind: "deployment", name: "api", container: "app" })) })
+      .then(() => "exists", () => "gone");
+    expect(tokenLeft).toBe("gone");
   }, 240_000);
 
   it("gives two developers their own requests by header (also WebSocket and gRPC over h2c); everyone else gets the original; overlaps are refused", async () => {
@@ -278,6 +283,39 @@ describe("bridges", () => {
     expect((await curlFromPod(`http://shop.${ns.name}:8080/p`, { "x-user": "alice" })).identity).toBe("original");
     await waitFor("shadow removed", async () => apps.readNamespacedDeployment({ namespace: ns.name, name: "shop-gefyra-shadow" }).then(() => false, () => true), 30_000);
   }, 300_000);
+
+  it("bridges a non-HTTP TCP port whole (Redis), and restores it", async () => {
+    const redis = await ensureFixtureImage("redis");
+    await apps.createNamespacedDeployment({
+      namespace: ns.name,
+      body: {
+        metadata: { name: "kv" },
+        spec: {
+          replicas: 1,
+          selector: { matchLabels: { app: "kv" } },
+          template: { metadata: { labels: { app: "kv" } }, spec: { terminationGracePeriodSeconds: 2, containers: [{ name: "redis", image: redis, imagePullPolicy: "Never", ports: [{ containerPort: 6379 }] }] } },
+        },
+      },
+    });
+    await core.createNamespacedService({ namespace: ns.name, body: { metadata: { name: "kv" }, spec: { selector: { app: "kv" }, ports: [{ port: 6379 }] } } });
+    await waitFor("kv ready", async () => ((await apps.readNamespacedDeployment({ name: "kv", namespace: ns.name })).status?.readyReplicas ?? 0) >= 1);
+    locals.push("kv-local");
+    await runLocal({ name: "kv-local", connection, namespace: ns.name, kubeConfig: kc, image: redis });
+    await waitFor("local redis", async () => {
+      await new Promise<void>((resolve, reject) => execFile("docker", ["exec", "kv-local", "redis-cli", "set", "who", "local"], (e) => (e ? reject(new Error(e.message)) : resolve())));
+      return true;
+    }, 20_000);
+    // RESP (not HTTP): Carrier sees no HTTP request and pipes the bytes
+    const get = async () => {
+      const pod = (await core.listNamespacedPod({ namespace: ns.name, labelSelector: "app=client" })).items.find((p) => p.status?.phase === "Running")!;
+      return exec(pod.metadata!.name!, ["sh", "-c", `printf '*2\\r\\n$3\\r\\nGET\\r\\n$3\\r\\nwho\\r\\n*1\\r\\n$4\\r\\nQUIT\\r\\n' | curl -s -m 3 telnet://kv.${ns.name}:6379 || true`]);
+    };
+    expect(await get()).toContain("$-1"); // the cluster's Redis has no such key
+    await bridge({ ...base, name: "kv", target: "deploy/kv", namespace: ns.name, local: "kv-local", ports: [{ remote: 6379, local: 6379 }] });
+    await waitFor("the local Redis answers", async () => (await get()).includes("local"), 15_000);
+    await unbridge({ ...base, name: "kv" });
+    await waitFor("the cluster's Redis again", async () => (await get()).includes("$-1"), 30_000);
+  }, 240_000);
 
   it("bridges a StatefulSet and a bare pod too, and restores them", async () => {
     await startLocal("kinds-local", "local");

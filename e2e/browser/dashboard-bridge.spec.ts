@@ -128,8 +128,12 @@ test.describe("bridge wizard on the devcluster", () => {
     await namespace?.dispose();
   });
 
-  test("bridge a Deployment with a header rule, reach the local container through the NodePort, stop", async ({ page, dashboard }) => {
+  test("bridge a Deployment with a header rule, reach the local container through the NodePort, stop", async ({ page, context, dashboard }) => {
     test.setTimeout(420_000);
+    // a second tab watches the Bridges screen: what the first one starts appears there live
+    const other = await context.newPage();
+    await other.goto(dashboard.url);
+    await openScreen(other, "Bridges");
     await page.goto(dashboard.url);
     await openScreen(page, "Workloads");
     await page.getByLabel("Namespace").selectOption(namespace.name);
@@ -179,6 +183,7 @@ test.describe("bridge wizard on the devcluster", () => {
     const active = page.getByRole("table", { name: "Active bridges" }).getByRole("row", { name });
     await expect(active).toContainText("Active");
     await expect(active).toContainText('header x-user exact "alice"');
+    await expect(other.getByRole("table", { name: "Active bridges" }).getByRole("row", { name })).toContainText("Active");
 
     // the cluster's Service: alice reaches the local container, everyone else the cluster
     await expect.poll(async () => (await identityOrError(nodePort, { "x-user": "alice" })).identity, { timeout: 60_000 }).toBe("local");
@@ -197,6 +202,7 @@ test.describe("bridge wizard on the devcluster", () => {
     await expect(page.getByRole("status").filter({ hasText: `Stopping ${name}: done` })).toBeVisible({ timeout: 180_000 });
     // (other suites' bridges in the cluster may still be listed)
     await expect(page.getByRole("row", { name })).toHaveCount(0);
+    await expect(other.getByRole("row", { name })).toHaveCount(0);
     await expect.poll(async () => (await identityOrError(nodePort, { "x-user": "alice" })).identity, { timeout: 60_000 }).toBe("original");
   });
 });
