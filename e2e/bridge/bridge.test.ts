@@ -310,7 +310,8 @@ describe("bridges", () => {
       const pod = (await core.listNamespacedPod({ namespace: ns.name, labelSelector: "app=client" })).items.find((p) => p.status?.phase === "Running")!;
       return exec(pod.metadata!.name!, ["sh", "-c", `printf '*2\\r\\n$3\\r\\nGET\\r\\n$3\\r\\nwho\\r\\n*1\\r\\n$4\\r\\nQUIT\\r\\n' | curl -s -m 3 telnet://kv.${ns.name}:6379 || true`]);
     };
-    expect(await get()).toContain("$-1"); // the cluster's Redis has no such key
+    // the Service was just made: kube-proxy's rules and Redis's listener may still be on their way
+    await waitFor("the cluster's Redis answers (no such key there)", async () => (await get()).includes("$-1"), 30_000);
     await bridge({ ...base, name: "kv", target: "deploy/kv", namespace: ns.name, local: "kv-local", ports: [{ remote: 6379, local: 6379 }] });
     await waitFor("the local Redis answers", async () => (await get()).includes("local"), 15_000);
     await unbridge({ ...base, name: "kv" });

@@ -31,8 +31,8 @@ export interface IngestOptions {
   renewMs?: number;
   flushMs?: number;
   /**
-   * Rows per write. Default 50: a write runs on the event loop (SQLite is synchronous) at about
-   * half a millisecond a row, so a larger batch holds the live feed back for its whole length.
+   * Rows per write. Default 200: a write runs on the event loop (SQLite is synchronous) at about
+   * 20 µs a row (store/request-writer.ts), so a batch holds the live feed back for ~4 ms at most.
    */
   batchSize?: number;
   maxPending?: number;
@@ -91,6 +91,11 @@ interface Pending {
 const LEASE_KEY = (sessionId: string) => `traffic.lease.${sessionId}`;
 const CURSOR_KEY = (sessionId: string) => `traffic.cursor.${sessionId}`;
 const MAX_PODS_IN_CURSOR = 32;
+
+function cursorValue(nextSeq: number, written: Map<string, PodCursor>): string {
+  const saved: SavedCursor = { nextSeq, pods: Object.fromEntries([...written.entries()].slice(-MAX_PODS_IN_CURSOR)) };
+  return JSON.stringify(saved);
+}
 
 export class TrafficIngest {
   private readonly sessions = new Map<string, BridgeSession>();
@@ -246,7 +251,7 @@ export class TrafficIngest {
       const gone = this.pending.shift()!;
       gone.session.notStored++;
     }
-    if (this.pending.length >= (this.options.batchSize ?? 50)) void this.flush();
+    if (this.pending.length >= (this.options.batchSize ?? 200)) void this.flush();
     else this.flushTimer ??= setTimeout(() => void this.flush(), this.options.flushMs ?? 250);
     return { sessionId: s.sessionId, seq };
   }
@@ -276,7 +281,7 @@ export class TrafficIngest {
     this.flushTimer = undefined;
     while (this.writing) await this.writing;
     if (this.pending.length === 0) return;
-    const batch = this.pending.splice(0, this.options.batchSize ?? 50);
+    const batch = this.pending.splice(0, this.options.batchSize ?? 200);
     this.writing = this.write(batch).finally(() => {
       this.writing = null;
     });
@@ -287,9 +292,23 @@ export class TrafficIngest {
   }
 
   private async write(batch: Pending[]): Promise<void> {
-    const live = batch;
+    // where each touched session's writing will stand once the batch is in: saved with the rows,
+    // in one transaction, so a crash never leaves a cursor ahead of (or behind) what is stored
+    const after = new Map<BridgeSession, Map<string, PodCursor>>();
+    let bytes = 0;
+    for (const p of batch) {
+      let written = after.get(p.session);
+      if (!written) after.set(p.session, (written = new Map(p.session.written)));
+      const w = written.get(p.pod);
+      if (!w || w.instance !== p.instance || p.carrierSeq > w.seq) written.set(p.pod, { instance: p.instance, seq: p.carrierSeq });
+      bytes += (p.input.requestBody?.byteLength ?? 0) + (p.input.responseBody?.byteLength ?? 0) + 512;
+    }
+    const cursors = [...after].flatMap(([s, written]) => (s.sessionId && s.recording ? [{ key: CURSOR_KEY(s.sessionId), value: cursorValue(s.nextSeq, written) }] : []));
     try {
-      await this.options.store.recordRequests(live.map((p) => p.input));
+      await this.options.store.recordRequests(
+        batch.map((p) => p.input),
+        cursors,
+      );
     } catch (error) {
       // the store is busy or failing: keep the batch for the next attempt (the bound still holds)
       this.pending.unshift(...batch);
@@ -297,28 +316,13 @@ export class TrafficIngest {
       await new Promise((r) => setTimeout(r, 1000));
       return;
     }
-    const touched = new Set<BridgeSession>();
-    let bytes = 0;
-    for (const p of live) {
-      const w = p.session.written.get(p.pod);
-      if (!w || w.instance !== p.instance || p.carrierSeq > w.seq) p.session.written.set(p.pod, { instance: p.instance, seq: p.carrierSeq });
-      touched.add(p.session);
-      bytes += (p.input.requestBody?.byteLength ?? 0) + (p.input.responseBody?.byteLength ?? 0) + 512;
-    }
-    for (const s of touched) await this.saveCursor(s).catch(() => undefined);
-    this.sinceNudge.records += live.length;
+    for (const [s, written] of after) s.written = written;
+    this.sinceNudge.records += batch.length;
     this.sinceNudge.bytes += bytes;
     if ((this.sinceNudge.bytes > 2 * 1024 * 1024 || this.sinceNudge.records >= 2000) && Date.now() - this.sinceNudge.at > 30_000) {
       this.sinceNudge = { records: 0, bytes: 0, at: Date.now() };
       this.options.nudge?.();
     }
-  }
-
-  private async saveCursor(s: BridgeSession): Promise<void> {
-    if (!s.sessionId || !s.recording) return;
-    const pods = [...s.written.entries()].slice(-MAX_PODS_IN_CURSOR);
-    const saved: SavedCursor = { nextSeq: s.nextSeq, pods: Object.fromEntries(pods) };
-    await this.options.store.setSetting(CURSOR_KEY(s.sessionId), JSON.stringify(saved));
   }
 
   /**
