@@ -215,6 +215,31 @@ describe("TrafficIngest with the hub", () => {
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
+  it("leads a live id whose record left the ring to its stored copy", async () => {
+    const session = await store.startSession({ kind: "bridge", context: "dev", namespace: "shop", target: "alice" });
+    const fake = fakeSource();
+    const a = fake.carrier("api-1");
+    const ingest = new TrafficIngest({ store, context: "dev", flushMs: 5 });
+    const hub = new TrafficHub({ context: "dev", source: fake.source, ingest, batchMs: 5, ringSize: 3 }).start();
+    try {
+      fake.publish([bridgeInfo("alice", [["api-1", true]])]);
+      await hub.waitCaughtUp(2000);
+      await until("recording", () => hub.status().bridges[0]!.recording);
+      const ids: string[] = [];
+      hub.subscribe({}, (e) => e.type === "records" && ids.push(...e.records.map((r) => r.id)));
+      for (let i = 0; i < 6; i++) a.add({ path: `/r${i}`, route: { to: "local", bridge: "alice" } });
+      await until("6 records", () => ids.length === 6);
+      await ingest.flush();
+      expect(hub.find(ids[0]!)).toBeUndefined();
+      const at = hub.storedAs(ids[0]!)!;
+      expect(at.sessionId).toBe(session.id);
+      expect((await store.listRequests({ sessionId: session.id })).find((r) => r.seq === at.seq)?.path).toBe("/r0");
+      expect(hub.storedAs(ids[5]!)).toBeUndefined(); // still held
+    } finally {
+      await hub.close();
+    }
+  });
+
   it("stores records under the bridge's open session with figures, and a second process only shows them until the first lets go; it then resumes from the cursor without duplicates", async () => {
     const session = await store.startSession({ kind: "bridge", context: "dev", namespace: "shop", target: "alice" });
     const fake = fakeSource();

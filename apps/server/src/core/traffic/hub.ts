@@ -37,7 +37,11 @@ export interface HubOptions {
   context: string;
   source: HubSource;
   ingest?: TrafficIngest | null;
-  /** Records kept for details, replays and backlogs. Default 5000 and 64 MiB. */
+  /**
+   * Records kept for details, replays and backlogs. Default 2000 and 16 MiB: older ones are opened
+   * from the store (`storedAs`), so the ring only needs to cover what is not stored yet and what a
+   * new tab's backlog shows; at 400 full records/s a larger ring was most of the server's growth.
+   */
   ringSize?: number;
   ringBytes?: number;
   batchMs?: number;
@@ -83,6 +87,9 @@ interface Group {
   waiting: Map<string, string>;
 }
 
+/** Live ids remembered after their record left the ring (about 100 bytes each). */
+const EVICTED_IDS = 50_000;
+
 const emptyCounts = (): FeedCounts => ({ records: 0, sampled: 0, dropped: 0, missed: 0, notStored: 0 });
 
 function recordBytes(r: TrafficRecord): number {
@@ -104,6 +111,8 @@ export class TrafficHub {
   private readonly counts = new Map<string, FeedCounts>();
   private readonly detachTimers = new Map<string, NodeJS.Timeout>();
   private readonly ring = new Map<number, { record: FeedRecord; bytes: number }>();
+  /** Live ids that left the ring, and where the store keeps their record. */
+  private readonly evicted = new Map<number, { sessionId: string; seq: number }>();
   private ringBytes = 0;
   private counter = 0;
   private readonly listeners = new Set<{ filter: SubscribeFilter; fn: (e: TrafficEvent) => void }>();
@@ -397,12 +406,19 @@ export class TrafficHub {
     const bytes = recordBytes(r);
     this.ring.set(id, { record: fr, bytes });
     this.ringBytes += bytes;
-    const maxCount = this.options.ringSize ?? 5000;
-    const maxBytes = this.options.ringBytes ?? 64 * 1024 * 1024;
+    const maxCount = this.options.ringSize ?? 2000;
+    const maxBytes = this.options.ringBytes ?? 16 * 1024 * 1024;
     while (this.ring.size > maxCount || (this.ringBytes > maxBytes && this.ring.size > 1)) {
       const oldest = this.ring.keys().next().value as number;
-      this.ringBytes -= this.ring.get(oldest)!.bytes;
+      const gone = this.ring.get(oldest)!;
+      this.ringBytes -= gone.bytes;
       this.ring.delete(oldest);
+      // the page still lists it: its id keeps leading to the stored copy
+      const at = gone.record.stored[0];
+      if (at) {
+        this.evicted.set(oldest, at);
+        if (this.evicted.size > EVICTED_IDS) this.evicted.delete(this.evicted.keys().next().value as number);
+      }
     }
     this.batch.push(fr);
     this.batchTimer ??= setTimeout(() => this.flushBatch(), this.options.batchMs ?? 50);
@@ -490,6 +506,12 @@ export class TrafficHub {
   find(id: string): FeedRecord | undefined {
     const m = /^L(\d+)$/.exec(id);
     return m ? this.ring.get(Number(m[1]))?.record : undefined;
+  }
+
+  /** Where the store keeps a live record that left the ring (undefined: still held, or never stored). */
+  storedAs(id: string): { sessionId: string; seq: number } | undefined {
+    const m = /^L(\d+)$/.exec(id);
+    return m ? this.evicted.get(Number(m[1])) : undefined;
   }
 
   /** Records, status and aggregates from now on; starts with the backlog and the status. */

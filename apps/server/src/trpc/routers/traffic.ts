@@ -75,12 +75,21 @@ function partial(r: FeedRecord): FeedRecord {
   return { ...r, ...(request ? { request } : {}), ...(response ? { response } : {}), partial: true };
 }
 
+/** A live id while the hub holds its record, then its stored copy; a stored id from the store. */
+async function lookUp(ctx: Context, hub: TrafficHub, id: string): Promise<FeedRecord | undefined> {
+  if (!id.startsWith("L")) return storedRecord(ctx.store, id);
+  const held = hub.find(id);
+  if (held) return held;
+  const stored = hub.storedAs(id);
+  return stored ? storedRecord(ctx.store, `S${stored.sessionId}:${stored.seq}`) : undefined;
+}
+
 async function findRecord(ctx: Context, hub: TrafficHub, id: string): Promise<FeedRecord> {
-  const found = id.startsWith("L") ? hub.find(id) : await storedRecord(ctx.store, id);
+  const found = await lookUp(ctx, hub, id);
   if (!found) {
     throw new GefyraError(
       "RECORD_NOT_FOUND",
-      id.startsWith("L") ? `record ${id} is no longer held in memory (only the newest few thousand are): find it in the stored history and open it from there` : `record ${id} is not in the store (history retention may have removed it)`,
+      id.startsWith("L") ? `record ${id} is no longer held in memory and was not stored (this process did not record its bridge): open it from the stored history of the process that records it` : `record ${id} is not in the store (history retention may have removed it)`,
     );
   }
   return found;
@@ -231,7 +240,7 @@ export const trafficRouter = {
         if (input.ids) {
           records = [];
           for (const id of input.ids) {
-            const r = id.startsWith("L") ? hub.find(id) : await storedRecord(ctx.store, id);
+            const r = await lookUp(ctx, hub, id);
             if (r) records.push(r);
             else missing++;
           }
