@@ -105,9 +105,11 @@ export function openRequestWriter(file: string, options: RequestWriterOptions = 
   db.pragma("foreign_keys = ON");
   db.pragma("synchronous = NORMAL");
 
-  // prepared at the first write: the statements name the newest schema's columns
-  let writeAll: ((records: readonly RequestRecordInput[], settings: readonly SettingWrite[]) => number) | undefined;
-  const prepare = (): ((records: readonly RequestRecordInput[], settings: readonly SettingWrite[]) => number) => {
+  type WriteAll = (records: readonly RequestRecordInput[], settings: readonly SettingWrite[]) => number;
+  // prepared at the first write, not at open: the statements name the newest schema's columns,
+  // and a store opened on an older schema (before its migration, in tests) must still open
+  let writeAll: WriteAll | undefined;
+  const prepare = (): WriteAll => {
     const insert = db.prepare(
       `INSERT INTO "RequestRecord" (${COLUMNS.map((c) => `"${c}"`).join(", ")}) VALUES (${COLUMNS.map((c) => `@${c}`).join(", ")}) ON CONFLICT ("sessionId", "seq") DO NOTHING`,
     );
@@ -121,7 +123,6 @@ export function openRequestWriter(file: string, options: RequestWriterOptions = 
     );
     const writeSetting = db.prepare(`INSERT INTO "Setting" ("key", "value") VALUES (?, ?) ON CONFLICT ("key") DO UPDATE SET "value" = excluded."value"`);
 
-    // BEGIN IMMEDIATE: the write lock is taken first, so a busy database fails before any row is written
     const transaction = db.transaction((records: readonly RequestRecordInput[], settings: readonly SettingWrite[]): number => {
       const touched = new Map<string, Touched>();
       let inserted = 0;
@@ -193,6 +194,7 @@ export function openRequestWriter(file: string, options: RequestWriterOptions = 
       for (const s of settings) writeSetting.run(s.key, s.value);
       return inserted;
     });
+    // BEGIN IMMEDIATE: the write lock is taken first, so a busy database fails before any row is written
     return (records, settings) => transaction.immediate(records, settings);
   };
 

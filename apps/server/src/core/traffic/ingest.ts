@@ -305,10 +305,7 @@ export class TrafficIngest {
     }
     const cursors = [...after].flatMap(([s, written]) => (s.sessionId && s.recording ? [{ key: CURSOR_KEY(s.sessionId), value: cursorValue(s.nextSeq, written) }] : []));
     try {
-      await this.options.store.recordRequests(
-        batch.map((p) => p.input),
-        cursors,
-      );
+      await this.options.store.recordRequests(batch.map((p) => p.input), cursors);
     } catch (error) {
       // the store is busy or failing: keep the batch for the next attempt (the bound still holds)
       this.pending.unshift(...batch);
