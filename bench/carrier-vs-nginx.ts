@@ -25,7 +25,7 @@
  * --carrier: `bundle` (default) runs the file the image holds (images/carrier/bundle.mjs, made
  * afresh into a temp dir) on this host's node; `tsx` runs packages/carrier/src/main.ts through tsx;
  * `image` runs the built image (bash images/build.sh --no-load carrier) with --network host, so
- * Carrier and node-pipe run on the image's Debian node 18 exactly as in a pod.
+ * Carrier and node-pipe run on the image's node (decision 0025) exactly as in a pod.
  * --client: `node` (default; node:http with a keep-alive Agent, what earlier figures used) or `wrk`
  * (time-bounded by --wrk-seconds; its C client leaves more of the machine to the proxies) for the
  * throughput runs; latency is always measured with the node client: `interleaved` (default) as
@@ -382,7 +382,7 @@ async function main(): Promise<void> {
       const p = startInImage(`carrier-bench-pipe-${process.pid}`, ["--entrypoint", "/opt/carrier/libexec/node", image, "-e", PIPE_JS, String(upPort), String(pipePort)], {});
       containers.push(`carrier-bench-pipe-${process.pid}`);
       [pipe, pipePids] = [p, p.pid];
-      runtime = `${process.env.CARRIER_BENCH_BUNDLE ?? "the image's bundle"} in ${image} (Debian node ${spawnSync("docker", ["run", "--rm", "--entrypoint", "/opt/carrier/libexec/node", image, "--version"]).stdout.toString().trim()})`;
+      runtime = `${process.env.CARRIER_BENCH_BUNDLE ?? "the image's bundle"} in ${image} (node ${spawnSync("docker", ["run", "--rm", "--entrypoint", "/opt/carrier/libexec/node", image, "--version"]).stdout.toString().trim()})`;
     } else {
       const p = startChild(process.execPath, ["-e", PIPE_JS, String(upPort), String(pipePort)]);
       [pipe, pipePids] = [p, () => (p.child.pid ? [p.child.pid] : [])];

@@ -1,7 +1,7 @@
 // Bundles Carrier (packages/carrier/src/main.ts with zod and ws) into one CommonJS file
-// for Debian's nodejs (18): images/carrier/dist/carrier.cjs (gitignored). images/build.sh runs
-// this first (images/carrier/prebuild), on the host with the workspace's own esbuild, because
-// image builds here have no npm registry (docs/carrier.md, "Image").
+// for the image's node (20+, or Debian's 18; decision 0025): images/carrier/dist/carrier.cjs
+// (gitignored). images/build.sh runs this first (images/carrier/prebuild), on the host with the
+// workspace's own esbuild, because image builds here have no npm registry (docs/carrier.md, "Image").
 //   node images/carrier/bundle.mjs [OUTPUT]     (or npm run -w @gefyra/carrier bundle)
 import { build } from "esbuild";
 import { mkdirSync, writeFileSync } from "node:fs";
