@@ -63,6 +63,14 @@ interface Workload {
   pods: k8s.V1Pod[];
 }
 
+/** A pod kept out of its Services' endpoints while its container is swapped. */
+interface RotationHold {
+  /** Resolves once the first Ready=False is written. */
+  marked: Promise<void>;
+  /** Stops holding (the swap did not happen). */
+  release(): void;
+}
+
 class BridgeRefused extends Error {
   constructor(
     readonly reason: string,
@@ -329,7 +337,7 @@ export class BridgeController {
     const patchOne = async (pod: k8s.V1Pod) => {
       const name = pod.metadata!.name!;
       try {
-        await this.bridgePod(group, target, pod, payload, hash, pods.length > 1);
+        await this.bridgePod(group, target, pod, payload, hash, pods.length > 1 ? pods.filter((p) => p !== pod) : []);
         results.set(name, { ready: true });
       } catch (e) {
         results.set(name, { ready: false, message: errorText(e) });
@@ -364,7 +372,7 @@ export class BridgeController {
   }
 
   /** Swap the container to Carrier (when not yet) and give it the config (when it lacks it). */
-  private async bridgePod(group: string, t: BridgeTarget, pod: k8s.V1Pod, payload: string, hash: string, oneByOne: boolean): Promise<void> {
+  private async bridgePod(group: string, t: BridgeTarget, pod: k8s.V1Pod, payload: string, hash: string, siblings: k8s.V1Pod[]): Promise<void> {
     const name = pod.metadata!.name!;
     const index = pod.spec!.containers.findIndex((c) => c.name === t.container);
     const container = pod.spec!.containers[index]!;
@@ -372,9 +380,12 @@ export class BridgeController {
     const annotated = pod.metadata?.annotations?.[key];
     if (!annotated) {
       if (pod.status?.phase !== "Running") throw new Error(`pod ${name} is ${pod.status?.phase ?? "not running"} yet`);
-      const rotating = oneByOne && isReady(pod);
-      if (rotating) await this.leaveRotation(pod);
-      const oldContainer = pod.status?.containerStatuses?.find((c) => c.name === t.container)?.containerID;
+      const rotating = siblings.length > 0 && isReady(pod);
+      let hold: RotationHold | undefined;
+      if (rotating) {
+        await this.othersServe(pod, siblings);
+        hold = await this.leaveRotation(pod, t.container);
+      }
       const record: CarrierAnnotation = { image: container.image!, group };
       await this.core.patchNamespacedPod(
         {
@@ -389,9 +400,11 @@ export class BridgeController {
           ],
         },
         k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.JsonPatch),
-      );
+      ).catch((e: unknown) => {
+        hold?.release(); // not swapped: back into rotation at once
+        throw e;
+      });
       this.log(`bridge group ${group}: ${t.namespace}/${name} container ${t.container}: ${container.image} -> Carrier`);
-      if (rotating) void this.stayOutOfRotation(t.namespace, name, t.container, oldContainer);
     } else if (container.image !== this.options.carrierImage) {
       throw new Error(`pod ${name} carries a bridge annotation but runs ${container.image}; not touching it`);
     }
@@ -457,24 +470,96 @@ export class BridgeController {
 
   /**
    * Takes a pod out of its Services before its container is swapped: Ready=False on its status,
-   * then a pause for the endpoints and kube-proxy to follow (decision 0017). kubelet re-marks the
-   * pod Ready when its spec changes, so stayOutOfRotation keeps it out until the old container
-   * is gone; the new one is then gated by its own readiness.
+   * then a pause for the endpoints and kube-proxy to follow (decision 0017), and keeps it out
+   * until the container running now is gone; the new one is then gated by its own readiness.
    */
-  private async leaveRotation(pod: k8s.V1Pod): Promise<void> {
-    await this.markNotReady(pod.metadata!.namespace!, pod.metadata!.name!);
+  private async leaveRotation(pod: k8s.V1Pod, container: string): Promise<RotationHold> {
+    const hold = this.holdOutOfRotation(pod, container);
+    await hold.marked;
     await this.settle(pod, false);
+    return hold;
   }
 
-  private async stayOutOfRotation(namespace: string, name: string, container: string, oldContainer: string | undefined): Promise<void> {
-    const deadline = Date.now() + 30_000;
-    while (Date.now() < deadline) {
-      const pod = await this.core.readNamespacedPod({ namespace, name }).catch(() => undefined);
-      const cs = pod?.status?.containerStatuses?.find((c) => c.name === container);
-      if (!pod || !cs || cs.containerID !== oldContainer || !cs.state?.running) return;
-      if (isReady(pod)) await this.markNotReady(namespace, name);
-      await sleep(100);
+  /**
+   * Before a replica leaves rotation, another one must be serving: the workload's pods were read
+   * when the reconcile began, and one that was restarting then (a failed probe on a busy node, a
+   * swap not yet Ready) would otherwise leave the Service with no endpoint at all. Waits for a
+   * sibling to be Ready and, when it had to wait, for the endpoints and kube-proxy to follow.
+   */
+  private async othersServe(pod: k8s.V1Pod, siblings: k8s.V1Pod[], timeoutMs = 30_000): Promise<void> {
+    const namespace = pod.metadata!.namespace!;
+    const deadline = Date.now() + timeoutMs;
+    for (let waited = false; ; waited = true) {
+      for (const s of siblings) {
+        const fresh = await this.core.readNamespacedPod({ namespace, name: s.metadata!.name! }).catch(() => undefined);
+        if (fresh && !fresh.metadata?.deletionTimestamp && isReady(fresh)) {
+          if (waited) await this.settle(fresh, true);
+          return;
+        }
+      }
+      if (Date.now() > deadline) {
+        this.log(`${namespace}/${pod.metadata!.name}: no other replica is Ready after ${timeoutMs / 1000} s; swapping it anyway`);
+        return;
+      }
+      await sleep(150);
     }
+  }
+
+  /**
+   * kubelet owns the Ready condition and writes it back whenever its own view of the pod changes:
+   * when the spec changes (observedGeneration), and at times after a status patch of ours. Each
+   * such write is seen by kube-proxy at once, which then keeps the endpoint for its minimum sync
+   * period (about a second): long enough to send connections to a container that is exiting
+   * (decision 0026). So a watch on the pod answers each re-mark within milliseconds, until the
+   * container that ran at the start is gone (or 60 s, or release()).
+   */
+  private holdOutOfRotation(pod: k8s.V1Pod, container: string, timeoutMs = 60_000): RotationHold {
+    const namespace = pod.metadata!.namespace!;
+    const name = pod.metadata!.name!;
+    const oldContainer = pod.status?.containerStatuses?.find((c) => c.name === container)?.containerID;
+    const deadline = Date.now() + timeoutMs;
+    let done = false;
+    let watching: AbortController | undefined;
+    let marking = false;
+    const finish = () => {
+      done = true;
+      watching?.abort();
+    };
+    const remark = async () => {
+      if (marking || done) return;
+      marking = true;
+      try {
+        await this.markNotReady(namespace, name);
+      } finally {
+        marking = false;
+      }
+    };
+    const seen = (p: k8s.V1Pod | undefined): void => {
+      const cs = p?.status?.containerStatuses?.find((c) => c.name === container);
+      if (done) return;
+      if (!p || !cs || cs.containerID !== oldContainer || !cs.state?.running || Date.now() > deadline) return finish();
+      if (isReady(p)) void remark();
+    };
+    const watch = async (): Promise<void> => {
+      while (!done && Date.now() < deadline) {
+        const ended = new Promise<void>((resolve) => {
+          new k8s.Watch(this.kc)
+            .watch(`/api/v1/namespaces/${namespace}/pods`, { fieldSelector: `metadata.name=${name}` }, (type: string, p: k8s.V1Pod) => seen(type === "DELETED" ? undefined : p), () => resolve())
+            .then((c) => {
+              watching = c;
+              if (done) c.abort();
+            })
+            .catch(() => resolve());
+        });
+        await ended;
+        // a dropped watch: one read to catch up, then watch again
+        if (!done) seen(await this.core.readNamespacedPod({ namespace, name }).catch(() => undefined));
+        if (!done) await sleep(200);
+      }
+      finish();
+    };
+    void watch();
+    return { marked: this.markNotReady(namespace, name), release: finish };
   }
 
   private async markNotReady(namespace: string, name: string): Promise<void> {
@@ -504,10 +589,15 @@ export class BridgeController {
       const record = readAnnotation(pod, t.container);
       if (!record) continue;
       const oneByOne = personal && isReady(pod) && w.pods.length > 1;
-      const oldContainer = pod.status?.containerStatuses?.find((c) => c.name === t.container)?.containerID;
-      if (oneByOne) await this.leaveRotation(pod);
-      await this.restorePod(t, pod, record);
-      if (oneByOne) void this.stayOutOfRotation(t.namespace, pod.metadata!.name!, t.container, oldContainer);
+      let hold: RotationHold | undefined;
+      if (oneByOne) {
+        await this.othersServe(pod, w.pods.filter((p) => p !== pod));
+        hold = await this.leaveRotation(pod, t.container);
+      }
+      await this.restorePod(t, pod, record).catch((e: unknown) => {
+        hold?.release();
+        throw e;
+      });
       // one at a time: the next pod is swapped back only when this one serves again
       if (oneByOne) await this.waitRestored(t, pod.metadata!.name!, record.image, 60_000).catch((e: unknown) => this.log(errorText(e)));
     }
