@@ -378,9 +378,12 @@ describe("bridges", () => {
     // kube-proxy programs a new NodePort within a moment: start counting once it answers
     await waitFor("the NodePort", async () => (await getViaNodePort(nodePort, "/ready-check")).status === 200, 10_000, 100);
     await startLocal("steady-local", "local");
+    // what the Service's endpoints and the pods did, to name the cause when a request fails
+    const timeline: string[] = [];
+    const t0 = Date.now();
+    const watches = await watchTimeline(ns.name, "steady", () => Date.now() - t0, timeline);
     let stop = false;
     const counts = { ok: 0, original: 0, failed: 0, errors: [] as string[] };
-    const t0 = Date.now();
     const failedAt: number[] = [];
     const marks: string[] = [];
     // bounded: at most 3000 requests and 120 s
@@ -416,8 +419,9 @@ describe("bridges", () => {
     await new Promise((r) => setTimeout(r, 1000));
     stop = true;
     await loop;
+    for (const w of watches) w.abort();
     console.log(`non-bridged requests through create+delete of a personal bridge: ${counts.ok} ok, ${counts.failed} failed${counts.errors.length ? ` (${[...new Set(counts.errors)].join("; ")})` : ""}`);
-    if (failedAt.length) console.log(`failures at ms ${failedAt.join(",")}; ${marks.join(", ")}`);
+    if (failedAt.length) console.log(`failures at ms ${failedAt.join(",")}; ${marks.join(", ")}\n${timeline.join("\n")}`);
     expect(counts.ok).toBeGreaterThan(50);
     expect(counts.original).toBe(counts.ok);
     // the message carries what failed and when, so a failure in CI says which phase lost requests
@@ -546,3 +550,19 @@ describe("bridges", () => {
     expect((await curlFromPod(`http://api.${ns.name}:8080/cli/x`)).identity).toBe("original");
   }, 240_000);
 });
+
+/** Watches the pods of `app` and their EndpointSlices, one line per change: "ms what". */
+async function watchTimeline(namespace: string, app: string, ms: () => number, into: string[]): Promise<AbortController[]> {
+  const kc = clients().kc;
+  const watch = new k8s.Watch(kc);
+  const pods = await watch.watch(`/api/v1/namespaces/${namespace}/pods`, { labelSelector: `app=${app}` }, (type: string, p: k8s.V1Pod) => {
+    const ready = p.status?.conditions?.find((c) => c.type === "Ready");
+    const cs = p.status?.containerStatuses?.[0];
+    const state = cs?.state?.running ? "running" : cs?.state?.terminated ? "terminated" : cs?.state?.waiting ? `waiting` : "?";
+    into.push(`${ms()} pod ${type} ${p.metadata?.name?.slice(-5)} Ready=${ready?.status}${ready?.reason ? `(${ready.reason})` : ""} ${cs?.image?.split("/").pop()} ${state} ${cs?.containerID?.slice(-6) ?? ""}`);
+  }, () => {});
+  const slices = await watch.watch(`/apis/discovery.k8s.io/v1/namespaces/${namespace}/endpointslices`, { labelSelector: `kubernetes.io/service-name=${app}` }, (type: string, s: k8s.V1EndpointSlice) => {
+    into.push(`${ms()} slice ${type} ${(s.endpoints ?? []).map((e) => `${e.targetRef?.name?.slice(-5)}:${e.conditions?.ready ? "ready" : "notready"}${e.conditions?.terminating ? "/terminating" : ""}`).join(" ")}`);
+  }, () => {});
+  return [pods, slices];
+}

@@ -1,6 +1,6 @@
 import type * as k8s from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
-import { containerPorts, imageMatches, podSpecForTemplate, probePaths } from "./bridges";
+import { containerPorts, imageMatches, podSpecForTemplate, probePaths, readinessOf } from "./bridges";
 
 const container: k8s.V1Container = {
   name: "app",
@@ -23,6 +23,13 @@ describe("what Carrier must listen on and answer", () => {
   it("answers the httpGet probe paths of a port itself (named ports resolved, query dropped)", () => {
     expect(probePaths(container, 8080).sort()).toEqual(["/live", "/ready"]);
     expect(probePaths(container, 9090)).toEqual([]);
+  });
+
+  it("hands Carrier the httpGet readiness probe it fails while draining (kubelet's defaults filled in)", () => {
+    expect(readinessOf(container)).toEqual({ port: 8080, path: "/ready", periodSeconds: 10, failureThreshold: 3 });
+    expect(readinessOf({ ...container, readinessProbe: { httpGet: { path: "/r", port: 9090 }, periodSeconds: 1, failureThreshold: 5 } })).toEqual({ port: 9090, path: "/r", periodSeconds: 1, failureThreshold: 5 });
+    expect(readinessOf({ ...container, readinessProbe: { tcpSocket: { port: 8080 } } })).toBeUndefined();
+    expect(readinessOf({ ...container, readinessProbe: { httpGet: { port: "nope" } } })).toBeUndefined();
   });
 });
 

@@ -21,6 +21,7 @@ import {
   BRIDGE_PLURAL,
   CARRIER_APPLY_COMMAND,
   CARRIER_CONTROL_PORT,
+  CARRIER_DRAIN_COMMAND,
   COMPONENT_LABEL,
   CONNECTION_PLURAL,
   CRD_GROUP,
@@ -324,7 +325,8 @@ export class BridgeController {
         probePaths: probePaths(container, port),
       })),
     };
-    const config = { listen: { ports }, control: { port: CARRIER_CONTROL_PORT }, routes: table };
+    const readiness = readinessOf(container);
+    const config = { listen: { ports }, control: { port: CARRIER_CONTROL_PORT }, routes: table, ...(readiness ? { readiness } : {}) };
     const payload = JSON.stringify({ config, token });
     const hash = createHash("sha256").update(payload).digest("hex").slice(0, 16);
 
@@ -592,6 +594,8 @@ export class BridgeController {
       let hold: RotationHold | undefined;
       if (oneByOne) {
         await this.othersServe(pod, w.pods.filter((p) => p !== pod));
+        // Carrier fails its readiness probe from now on: kubelet then stops writing Ready=True back
+        await execIn(this.kc, t.namespace, pod.metadata!.name!, t.container, [...CARRIER_DRAIN_COMMAND], 10_000).catch((e: unknown) => this.log(`draining Carrier in ${t.namespace}/${pod.metadata!.name}: ${errorText(e)}`));
         hold = await this.leaveRotation(pod, t.container);
       }
       await this.restorePod(t, pod, record).catch((e: unknown) => {
@@ -841,6 +845,19 @@ export function containerPorts(c: k8s.V1Container): number[] {
     if (n) ports.add(n);
   }
   return [...ports].sort((a, b) => a - b);
+}
+
+/**
+ * The container's httpGet readiness probe as Carrier's configuration takes it: Carrier fails it
+ * while draining, so that kubelet takes the pod out of rotation by itself (decision 0027).
+ */
+export function readinessOf(c: k8s.V1Container): { port: number; path: string; periodSeconds: number; failureThreshold: number } | undefined {
+  const probe = c.readinessProbe;
+  const g = probe?.httpGet;
+  if (!g) return undefined;
+  const port = typeof g.port === "number" ? g.port : /^\d+$/.test(String(g.port)) ? Number(g.port) : c.ports?.find((p) => p.name === g.port)?.containerPort;
+  if (!port) return undefined;
+  return { port, path: (g.path ?? "/").split("?")[0] || "/", periodSeconds: probe.periodSeconds ?? 10, failureThreshold: probe.failureThreshold ?? 3 };
 }
 
 /** httpGet probe paths on a port: Carrier answers them itself (200) while bridged. */

@@ -65,6 +65,8 @@ export class Carrier {
   private closed = false;
   private readonly empty = new Map<number, CompiledPort>();
   private readonly pools: UpstreamPools;
+  /** Set by drain(): from then on the readiness probe fails (decision 0027). */
+  private draining: Drain | undefined;
 
   private constructor(config: CarrierConfig, token: string, log: Logger) {
     this.cfg = config;
@@ -164,6 +166,64 @@ export class Carrier {
   }
 
   /**
+   * Start draining: the readiness probe fails from now on (every other probe path still answers
+   * 200, and every request is still routed), so that kubelet's own prober reports the container
+   * not ready. Until kubelet does, it writes Ready=True back whenever it reconciles the pod's status
+   * (at any moment, about every 10 s), and kube-proxy then sends new connections here for about a
+   * second: Carrier must still be listening then. Idempotent.
+   */
+  drain(): DrainState {
+    if (!this.draining) {
+      let out!: () => void;
+      const done = new Promise<void>((resolve) => (out = resolve));
+      this.draining = { since: Date.now(), failed: 0, firstFailAt: 0, outAt: 0, out, done };
+      this.log("info", "carrier draining: the readiness probe fails from now on", { readiness: this.cfg.readiness ?? null });
+    }
+    return this.drainState();
+  }
+
+  drainState(): DrainState {
+    const d = this.draining;
+    return { draining: d !== undefined, since: d ? new Date(d.since).toISOString() : null, failedProbes: d?.failed ?? 0, outOfRotation: Boolean(d?.outAt), readiness: this.cfg.readiness ?? null };
+  }
+
+  /**
+   * How long to keep listening after SIGTERM. With an httpGet readiness probe: until kubelet has
+   * seen enough failures to take the pod out by itself, then `settleMs` for the endpoints and
+   * kube-proxy to follow; when that cannot happen within `maxMs` (a long probe period), or without
+   * such a probe: `fixedMs`.
+   */
+  async drainAfterSigterm(opts: { fixedMs: number; maxMs: number; settleMs: number }): Promise<void> {
+    const r = this.cfg.readiness;
+    const d = this.draining ?? (this.drain(), this.draining!);
+    const now = Date.now();
+    // kubelet gives up after failureThreshold failures one period apart; the first may be a period away
+    const latest = r ? d.since + r.failureThreshold * r.periodSeconds * 1000 : 0;
+    if (!r || latest + opts.settleMs - now > opts.maxMs) return sleep(opts.fixedMs);
+    const timeout = Math.max(0, latest + 1000 - now);
+    await Promise.race([d.done, sleep(timeout)]);
+    const from = d.outAt || Date.now();
+    await sleep(Math.max(0, from + opts.settleMs - Date.now()));
+  }
+
+  /** The status a probe path gets: 503 for the readiness probe while draining, else 200. */
+  private probeStatus(port: number, path: string): number {
+    const d = this.draining;
+    const r = this.cfg.readiness;
+    if (!d || !r || r.port !== port || r.path !== path) return 200;
+    const now = Date.now();
+    d.failed++;
+    if (!d.firstFailAt) d.firstFailAt = now;
+    // a liveness probe on the same path counts here too: also ask that the periods have passed
+    if (!d.outAt && d.failed >= r.failureThreshold && now - d.firstFailAt >= (r.failureThreshold - 1) * r.periodSeconds * 900) {
+      d.outAt = now;
+      this.log("info", "carrier out of rotation: kubelet has seen the readiness probe fail", { failures: d.failed });
+      d.out();
+    }
+    return 503;
+  }
+
+  /**
    * Move to a new configuration while running: validate its routes against its listen ports, listen
    * on the ports it adds, swap the route table (the next request on every connection uses it), stop
    * listening on the ports it drops (their idle connections close at once, the rest within
@@ -177,7 +237,7 @@ export class Carrier {
         ok: false,
         error: {
           code: "CONFIG_FIXED",
-          message: `${fixed} cannot change while Carrier runs (only listen.ports, routes and the token do); apply the running value, or restart the container to start over`,
+          message: `${fixed} cannot change while Carrier runs (only listen.ports, routes, readiness and the token do); apply the running value, or restart the container to start over`,
         },
       };
     }
@@ -227,6 +287,7 @@ export class Carrier {
       connectTimeoutMs: this.cfg.connectTimeoutMs,
       pools: this.pools,
       log: this.log,
+      probeStatus: (path) => this.probeStatus(port, path),
       http1: {
         begin: (req, res) => {
           if (this.closed || flags.closing) res.setHeader("connection", "close");
@@ -357,6 +418,29 @@ export class Carrier {
   }
 }
 
+interface Drain {
+  since: number;
+  failed: number;
+  firstFailAt: number;
+  /** When kubelet had seen failureThreshold failures (0: not yet). */
+  outAt: number;
+  out: () => void;
+  done: Promise<void>;
+}
+
+/** What `carrier drain` prints (one JSON line). */
+export interface DrainState {
+  draining: boolean;
+  since: string | null;
+  failedProbes: number;
+  outOfRotation: boolean;
+  readiness: CarrierConfig["readiness"] | null;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
 /** Compile a route table and check that it names only ports in `listening`. */
 export function compileFor(input: unknown, listening: readonly number[]): { ok: true; value: CompiledRouteTable } | { ok: false; error: RouteError } {
   const r = compileRouteTable(input);
@@ -377,7 +461,7 @@ export function compileFor(input: unknown, listening: readonly number[]): { ok: 
 
 /** The configuration minus what reconfigure may change (and control.tokenFile, unused once running). */
 function withoutLive(c: CarrierConfig): unknown {
-  const { routes: _routes, listen, control, ...rest } = c;
+  const { routes: _routes, readiness: _readiness, listen, control, ...rest } = c;
   const { tokenFile: _tokenFile, ...controlRest } = control;
   return { ...rest, listen: { host: listen.host }, control: controlRest };
 }

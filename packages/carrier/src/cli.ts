@@ -65,6 +65,18 @@ export async function statusCommand(io: CliIO): Promise<number> {
   return EXIT.ok;
 }
 
+/** Start draining (decision 0027): the readiness probe fails from now on; prints the drain state. */
+export async function drainCommand(io: CliIO): Promise<number> {
+  const answer = await ask(io, "drain", { op: "drain" });
+  if (typeof answer === "number") return answer;
+  if (!answer.ok) {
+    io.err(`carrier drain: ${answer.error.code}: ${oneLine(answer.error.message)}`);
+    return EXIT.refused;
+  }
+  io.out(JSON.stringify(answer.result));
+  return EXIT.ok;
+}
+
 /**
  * Exit 0 when this container's Carrier is configured and its control port answers GET /healthz.
  * Standby (not configured yet) is exit 1: nothing listens on the workload's ports yet, so the

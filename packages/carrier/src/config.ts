@@ -58,6 +58,19 @@ export const CarrierConfigSchema = z.object({
   connectTimeoutMs: z.number().int().min(1).max(120_000).default(5000),
   /** On SIGTERM: stop accepting, let requests in flight finish for up to this long, then cut the rest. */
   shutdownGraceMs: z.number().int().min(0).max(120_000).default(5000),
+  /**
+   * The container's httpGet readiness probe, which Carrier answers. While Carrier drains it fails
+   * this one probe, so that kubelet itself reports the pod not ready before Carrier stops listening
+   * (decision 0027). Without it Carrier keeps listening a fixed time after SIGTERM.
+   */
+  readiness: z
+    .object({
+      port: Port,
+      path: z.string().startsWith("/"),
+      periodSeconds: z.number().int().min(1).default(10),
+      failureThreshold: z.number().int().min(1).default(3),
+    })
+    .optional(),
 })
   .refine((c) => !c.listen.ports.includes(c.control.port), {
     message: "control.port must differ from every workload port in listen.ports (records and routes never share a port with the workload)",

@@ -18,6 +18,8 @@ export interface PortContext {
   readonly connectTimeoutMs: number;
   readonly pools: UpstreamPools;
   readonly log: Logger;
+  /** The status to answer a probe path with (200; 503 for the readiness probe while draining). */
+  probeStatus(path: string): number;
   /** The listener's bookkeeping of HTTP/1 requests in flight per connection (idle ones are closed at shutdown). */
   readonly http1?: {
     begin(req: IncomingMessage, res: ServerResponse): void;

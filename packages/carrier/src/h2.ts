@@ -127,7 +127,10 @@ function handleStream(ctx: PortContext, pool: H2Pool, stream: ServerHttp2Stream,
     stream.end(method === "HEAD" ? undefined : body);
     stream.resume();
   };
-  if (probe) return answer(200, "ok\n");
+  if (probe) {
+    const code = ctx.probeStatus(path);
+    return answer(code, code === 200 ? "ok\n" : "carrier: draining, out of rotation\n");
+  }
   if (decision.to === "none") {
     error = noRouteMessage(ctx.listenPort);
     return answer(502, `carrier: ${error}\n`);

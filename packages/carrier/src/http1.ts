@@ -159,7 +159,8 @@ class Http1Exchange implements ResponseHandler, RoutableRequest {
     const method = req.method ?? "GET";
     if ((method === "GET" || method === "HEAD") && port.probePaths.has(this.path)) {
       this.probe = true;
-      return this.answer(200, "ok\n");
+      const status = ctx.probeStatus(this.path);
+      return this.answer(status, status === 200 ? "ok\n" : "carrier: draining, out of rotation\n");
     }
     const decision = routeRequest(port, this);
     this.decision = decision;

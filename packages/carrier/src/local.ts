@@ -45,7 +45,7 @@ export function shownAddress(a: string): string {
   return a.startsWith("\0") ? `@${a.slice(1)}` : a;
 }
 
-export type LocalRequest = { op: "status" } | { op: "apply"; config: unknown; token: unknown };
+export type LocalRequest = { op: "status" } | { op: "drain" } | { op: "apply"; config: unknown; token: unknown };
 export type LocalAnswer = { ok: true; result: unknown } | { ok: false; error: { code: string; message: string } };
 export type LocalHandler = (request: unknown) => Promise<LocalAnswer>;
 

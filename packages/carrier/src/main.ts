@@ -20,7 +20,7 @@ import {
   CARRIER_SHIM_DIR,
 } from "../../shared/src/carrier-launch";
 import { Carrier } from "./carrier";
-import { applyCommand, EXIT, probeCommand, statusCommand, type CliIO } from "./cli";
+import { applyCommand, drainCommand, EXIT, probeCommand, statusCommand, type CliIO } from "./cli";
 import { ConfigError, loadFromEnv, parseConfig } from "./config";
 import { containerRole, installLaunchers } from "./launch";
 import { errorText, jsonLogger } from "./log";
@@ -39,7 +39,7 @@ const io: CliIO = {
   err: (line) => process.stderr.write(`${line}\n`),
 };
 
-const USAGE = "usage: carrier [run] | apply | status | probe | launch NAME [N] | launch-role PID | install-launchers";
+const USAGE = "usage: carrier [run] | apply | status | drain | probe | launch NAME [N] | launch-role PID | install-launchers";
 
 async function main(argv: string[]): Promise<number> {
   switch (argv[0]) {
@@ -52,6 +52,8 @@ async function main(argv: string[]): Promise<number> {
       return applyCommand(io);
     case "status":
       return statusCommand(io);
+    case "drain":
+      return drainCommand(io);
     case "probe":
       return probeCommand(io, envControlPort);
     case "launch-role": {
@@ -100,15 +102,27 @@ async function serve(launched?: { standingInFor: string; args: number }): Promis
   }
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
-      const graceMs = runtime.carrier?.config.shutdownGraceMs ?? 0;
+      const carrier = runtime.carrier;
+      const graceMs = carrier?.config.shutdownGraceMs ?? 0;
       // SIGTERM means "your pod is being taken out of rotation" (unbridge swaps the original back,
-      // a rollout replaces the pod): Services may still send new connections until the endpoints
-      // and kube-proxy follow, so keep accepting (and routing) for 3 s before closing the listeners.
-      const delayMs = signal === "SIGTERM" && runtime.carrier ? Number(process.env.CARRIER_SHUTDOWN_DELAY_MS ?? 3000) : 0;
-      log("info", "carrier stopping", { signal, graceMs, delayMs });
-      const force = setTimeout(() => resolve(), delayMs + graceMs + 2000);
-      force.unref();
-      setTimeout(() => void runtime.close({ graceMs }).then(resolve, resolve), delayMs).unref();
+      // a rollout replaces the pod): Services may still send new connections until kubelet, the
+      // endpoints and kube-proxy follow, so keep accepting (and routing) until they have
+      // (decision 0027), then close the listeners.
+      const draining =
+        signal === "SIGTERM" && carrier
+          ? carrier.drainAfterSigterm({
+              fixedMs: Number(process.env.CARRIER_SHUTDOWN_DELAY_MS ?? 3000),
+              maxMs: Number(process.env.CARRIER_SHUTDOWN_DELAY_MAX_MS ?? 10_000),
+              settleMs: Number(process.env.CARRIER_SHUTDOWN_SETTLE_MS ?? 2000),
+            })
+          : Promise.resolve();
+      log("info", "carrier stopping", { signal, graceMs, drain: carrier?.drainState() ?? null });
+      void draining.then(() => {
+        log("info", "carrier closing its listeners", { drain: carrier?.drainState() ?? null });
+        const force = setTimeout(() => resolve(), graceMs + 2000);
+        force.unref();
+        void runtime.close({ graceMs }).then(resolve, resolve);
+      });
     };
     process.once("SIGTERM", () => stop("SIGTERM"));
     process.once("SIGINT", () => stop("SIGINT"));

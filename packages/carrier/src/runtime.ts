@@ -159,11 +159,15 @@ export class CarrierRuntime {
   private async handle(req: unknown): Promise<LocalAnswer> {
     const op = typeof req === "object" && req !== null ? (req as { op?: unknown }).op : undefined;
     if (op === "status") return { ok: true, result: this.status() };
+    if (op === "drain") {
+      if (!this.current) return fail("NOT_CONFIGURED", "Carrier is in standby (nothing listens on the workload's ports), so there is nothing to drain");
+      return { ok: true, result: this.current.drain() };
+    }
     if (op === "apply") {
       const { op: _op, ...doc } = req as Record<string, unknown>;
       return this.apply(doc);
     }
-    return fail("BAD_REQUEST", `unknown request ${JSON.stringify(op)}; the local socket takes {"op":"status"} or {"op":"apply",…}`);
+    return fail("BAD_REQUEST", `unknown request ${JSON.stringify(op)}; the local socket takes {"op":"status"}, {"op":"drain"} or {"op":"apply",…}`);
   }
 
   /** Stop Carrier (requests in flight get graceMs) and the local socket. */

@@ -43,6 +43,13 @@ export const CARRIER_APPLY_COMMAND: readonly string[] = [CARRIER_CLI_PATH, "appl
  * no Carrier answers in this container.
  */
 export const CARRIER_STATUS_COMMAND: readonly string[] = [CARRIER_CLI_PATH, "status"];
+/**
+ * Exec that starts draining the running Carrier (decision 0027): its readiness probe fails from
+ * then on, so kubelet takes the pod out of rotation while Carrier still serves. Prints one JSON
+ * line `{"draining","since","failedProbes","outOfRotation","readiness"}`; exit 1 in standby, 3 when
+ * no Carrier answers.
+ */
+export const CARRIER_DRAIN_COMMAND: readonly string[] = [CARRIER_CLI_PATH, "drain"];
 
 /** Bare command names the image's PATH resolves to a launcher (through CARRIER_SHIM_DIR). */
 export const CARRIER_LAUNCH_NAMES: readonly string[] = [
