@@ -45,6 +45,7 @@ import {
 } from "@gefyra/shared";
 import type { RouteTableInput } from "@gefyra/shared/rules";
 import { errorText, execIn, isConflict, isNotFound } from "./kube";
+import { ProxySyncPacer } from "./proxy-pacer";
 import { ReconcileQueue } from "./queue";
 
 export interface BridgeControllerOptions {
@@ -98,6 +99,8 @@ export class BridgeController {
   private stowawayRules = { pod: "", rules: new Set<string>() };
   private readonly ns: string;
   private readonly log: (line: string) => void;
+  /** Paces kube-proxy while a replica is held out of rotation (decision 0028). */
+  private readonly pacer: ProxySyncPacer;
 
   constructor(
     private readonly kc: k8s.KubeConfig,
@@ -109,6 +112,7 @@ export class BridgeController {
     this.apps = kc.makeApiClient(k8s.AppsV1Api);
     this.discovery = kc.makeApiClient(k8s.DiscoveryV1Api);
     this.custom = kc.makeApiClient(k8s.CustomObjectsApi);
+    this.pacer = new ProxySyncPacer(this.discovery, { namespace: this.ns, log: this.log });
     this.queue = new ReconcileQueue((group) => this.reconcile(group), {
       baseDelayMs: 500,
       maxDelayMs: 10_000,
@@ -523,7 +527,9 @@ export class BridgeController {
     let done = false;
     let watching: AbortController | undefined;
     let marking = false;
+    const unpace = this.pacer.acquire();
     const finish = () => {
+      if (!done) unpace();
       done = true;
       watching?.abort();
     };

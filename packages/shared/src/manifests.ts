@@ -150,6 +150,8 @@ export const OPERATOR_NAMESPACED_RULES = [
   { apiGroups: [""], resources: ["pods/exec"], verbs: ["get", "create"] },
   { apiGroups: [""], resources: ["services"], verbs: ["get", "create", "delete"] },
   { apiGroups: [""], resources: ["events"], verbs: ["create", "patch"] },
+  // bridges: the kube-proxy pacer's own EndpointSlice, only while a replica is held out (decision 0028)
+  { apiGroups: ["discovery.k8s.io"], resources: ["endpointslices"], verbs: ["create", "patch", "delete"] },
 ];
 
 export const OPERATOR_CLUSTER_RULES = [
@@ -233,6 +235,7 @@ export function installManifests(options: InstallOptions): Manifest[] {
                   { name: "GEFYRA_TUNNEL_SUBNET", value: subnet },
                   { name: "GEFYRA_VERSION", value: version },
                   { name: "GEFYRA_CARRIER_IMAGE", value: options.images.carrier },
+                  { name: "GEFYRA_POD_IP", valueFrom: { fieldRef: { fieldPath: "status.podIP" } } },
                 ],
                 resources: { requests: { cpu: "20m", memory: "64Mi" }, limits: { memory: "256Mi" } },
                 securityContext: { allowPrivilegeEscalation: false, runAsNonRoot: true, runAsUser: 65534, capabilities: { drop: ["ALL"] }, readOnlyRootFilesystem: true },
