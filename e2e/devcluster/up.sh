@@ -83,9 +83,19 @@ isolate_docker_networks() {
 # *bridged* between two containers of one Docker network: a packet from an app container to a
 # Service IP, addressed to Cargo, would be DNAT-ed to a pod IP by the host and never enter the
 # tunnel. No remote cluster touches a laptop's Docker bridges, so neither does the devcluster.
-# Runs after kube-proxy started: it puts its own jump at the top of PREROUTING once, and ours must
-# come before it.
+# Runs after kube-proxy's first sync: it puts its own jump at the top of PREROUTING once (only
+# checking later that it exists), and ours must come before it. Its healthz answers before that
+# first sync, so on a new machine the jump is waited for, not assumed.
 docker_bridges_skip_kube_proxy() {
+  local waited=0
+  until iptables -t nat -S PREROUTING | grep -q -- "-j KUBE-SERVICES"; do
+    if ((waited >= 300)); then
+      echo "[devcluster] kube-proxy has not added its KUBE-SERVICES jump to nat PREROUTING after 30 s: see $DC_LOGS/kube-proxy.log" >&2
+      return 1
+    fi
+    sleep 0.1
+    waited=$((waited + 1))
+  done
   iptables -t nat -N GDC-DOCKER-BRIDGES 2>/dev/null || iptables -t nat -F GDC-DOCKER-BRIDGES
   iptables -t nat -D PREROUTING -j GDC-DOCKER-BRIDGES 2>/dev/null || true
   iptables -t nat -I PREROUTING 1 -j GDC-DOCKER-BRIDGES
