@@ -529,7 +529,7 @@ export class BridgeController {
     let marking = false;
     const unpace = this.pacer.acquire();
     const finish = () => {
-      if (!done) unpace();
+      unpace(); // releases once, however often finish runs
       done = true;
       watching?.abort();
     };

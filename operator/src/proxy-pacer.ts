@@ -104,7 +104,7 @@ export class ProxySyncPacer {
       else if (isNotFound(e)) this.created = false;
       else if (!this.warned) {
         this.warned = true;
-        this.log(`kube-proxy pacer: ${errorText(e)}; replicas leave rotation without it`);
+        this.options.log(`kube-proxy pacer: ${errorText(e)}; replicas leave rotation without it`);
       }
     } finally {
       this.busy = false;
@@ -119,13 +119,9 @@ export class ProxySyncPacer {
     while (this.busy) await new Promise((r) => setTimeout(r, 20));
     if (this.holders > 0) return;
     await this.discovery.deleteNamespacedEndpointSlice({ namespace: this.options.namespace, name: PACER_SLICE_NAME }).catch((e: unknown) => {
-      if (!isNotFound(e)) this.log(`kube-proxy pacer: deleting ${PACER_SLICE_NAME}: ${errorText(e)}`);
+      if (!isNotFound(e)) this.options.log(`kube-proxy pacer: deleting ${PACER_SLICE_NAME}: ${errorText(e)}`);
     });
     this.created = false;
-  }
-
-  private log(line: string): void {
-    this.options.log(line);
   }
 }
 
