@@ -15,6 +15,7 @@ export default tseslint.config(
     ignores: [
       "**/node_modules/**",
       "**/.next/**",
+      "apps/web/out/**",
       "**/dist/**",
       "**/generated/**",
       "**/next-env.d.ts",

@@ -48,6 +48,11 @@ const RATE = arg("rate", 1000);
 const SECONDS = arg("seconds", 60);
 const REPLICAS = arg("replicas", 2);
 const VIA_TSX = process.argv.includes("--tsx");
+/** Extra node flags for the server process, e.g. --server-node-args "--max-semi-space-size=8" (compare settings in one place). */
+const SERVER_NODE_ARGS = (() => {
+  const i = process.argv.indexOf("--server-node-args");
+  return i >= 0 ? (process.argv[i + 1] ?? "").split(" ").filter(Boolean) : [];
+})();
 
 const kc = new k8s.KubeConfig();
 kc.loadFromFile(KUBECONFIG);
@@ -127,7 +132,7 @@ async function main(): Promise<void> {
 
     // ---- the server and the page -------------------------------------------------------------
     const serverArgs = ["--port", "0", "--data-dir", dataDir];
-    const [command, cmdArgs] = VIA_TSX ? [join(ROOT, "node_modules", ".bin", "tsx"), ["apps/server/src/http/main.ts", ...serverArgs]] : [process.execPath, [await bundleServer(), ...serverArgs]];
+    const [command, cmdArgs] = VIA_TSX ? [join(ROOT, "node_modules", ".bin", "tsx"), ["apps/server/src/http/main.ts", ...serverArgs]] : [process.execPath, [...SERVER_NODE_ARGS, await bundleServer(), ...serverArgs]];
     server = spawn(command, cmdArgs, { cwd: ROOT, env: { ...process.env, KUBECONFIG, NEXT_TELEMETRY_DISABLED: "1" }, stdio: ["ignore", "pipe", "inherit"] });
     const url = await new Promise<string>((resolve, reject) => {
       let out = "";

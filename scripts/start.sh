@@ -30,12 +30,13 @@ bash apps/server/scripts/prisma.sh generate-if-missing
 dev=0
 for arg in "$@"; do [[ "$arg" == "--dev" || "$arg" == "--no-web" ]] && dev=1; done
 if [[ $dev == 0 ]]; then
-  build_id="apps/web/.next/BUILD_ID"
+  # the static export's entry page (apps/web/next.config.ts: output "export")
+  build_id="apps/web/out/index.html"
   newer=""
   if [[ -f "$build_id" ]]; then
     # any source of the dashboard (or of the API types it imports) newer than the build
     newer="$(find apps/web apps/server/src/trpc packages/shared/src \
-      \( -name node_modules -o -name .next -o -name generated \) -prune -o -type f \
+      \( -name node_modules -o -name .next -o -path apps/web/out -o -name generated \) -prune -o -type f \
       \( -name '*.ts' -o -name '*.tsx' -o -name '*.css' -o -name '*.js' -o -name '*.mjs' -o -name '*.json' -o -path '*/public/*' \) \
       ! -name next-env.d.ts ! -name '*.test.ts' -newer "$build_id" -print -quit 2>/dev/null || true)"
   fi

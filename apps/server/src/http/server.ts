@@ -1,7 +1,8 @@
 /**
- * One Node HTTP server on loopback that serves the Next.js dashboard, tRPC over HTTP at
- * /api/trpc and tRPC subscriptions over WebSocket on the same port and path.
- * Every request passes the checks in ./security before reaching Next or tRPC.
+ * One Node HTTP server on loopback that serves the dashboard (the static export of the Next.js
+ * app, or Next's dev server with --dev), tRPC over HTTP at /api/trpc and tRPC subscriptions over
+ * WebSocket on the same port and path.
+ * Every request passes the checks in ./security before reaching the dashboard or tRPC.
  */
 import fs from "node:fs";
 import http from "node:http";
@@ -28,6 +29,7 @@ import {
   sameToken,
   tokenCookie,
 } from "./security";
+import { createStaticHandler, exportIndex } from "./static-files";
 
 export const DEFAULT_PORT = 7240;
 /** How many ports after the default we try when the user did not ask for a specific one. */
@@ -40,6 +42,8 @@ export const WS_CLOSE_RESTART_REASON = "server restarting";
 
 const REPO_ROOT = path.resolve(import.meta.dirname, "..", "..", "..", "..");
 export const WEB_DIR = path.join(REPO_ROOT, "apps", "web");
+/** Where `next build` writes the dashboard's static export (apps/web/next.config.ts). */
+export const WEB_EXPORT_DIR = path.join(WEB_DIR, "out");
 
 export interface StartServerOptions {
   /** A specific port (fails if taken). Omitted: 7240, or the next free port after it. 0: any free port. */
@@ -80,8 +84,8 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
   const web = options.web ?? true;
   const dev = options.dev ?? false;
 
-  if (web && !dev && !fs.existsSync(path.join(WEB_DIR, ".next", "BUILD_ID"))) {
-    throw new GefyraError("WEB_NOT_BUILT", `The dashboard has no production build in ${path.join(WEB_DIR, ".next")}: run npm start (it builds first) or npm run build -w apps/web.`);
+  if (web && !dev && !fs.existsSync(exportIndex(WEB_EXPORT_DIR))) {
+    throw new GefyraError("WEB_NOT_BUILT", `The dashboard has no production build in ${WEB_EXPORT_DIR}: run npm start (it builds first) or npm run build -w apps/web.`);
   }
 
   const store = await openStore(options.dataDir === undefined ? {} : { dataDir: options.dataDir });
@@ -96,6 +100,8 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
     },
   });
 
+  // production: files from the export, ready at once; --dev: Next's dev server, once prepared
+  const staticHandler = web && !dev ? createStaticHandler(WEB_EXPORT_DIR) : null;
   let nextHandler: ((req: http.IncomingMessage, res: http.ServerResponse) => Promise<void>) | null = null;
   let nextUpgrade: ((req: http.IncomingMessage, socket: Duplex, head: Buffer) => Promise<void>) | null = null;
   let port = 0;
@@ -131,6 +137,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
       trpcHandler(req, res);
       return;
     }
+    if (staticHandler) return staticHandler(req, res);
     if (!nextHandler) return deny(res, web ? 503 : 404, web ? "The dashboard is starting; reload in a moment." : "Not found.");
     nextHandler(req, res).catch((error: unknown) => {
       log(`dashboard request ${url.pathname} failed: ${describeCause(error)}`);
@@ -187,16 +194,16 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
     log(`WARNING: gefyra-ts listens on ${host}:${port}, not only on this machine. Anyone who can reach it and has the token controls your clusters.`);
   }
 
-  if (web) {
+  if (web && dev) {
     try {
       const { default: next } = await import("next");
       const app = next({ dev, dir: WEB_DIR, hostname: "127.0.0.1", port, customServer: true, quiet: !dev, httpServer: server });
       await app.prepare();
       nextHandler = app.getRequestHandler();
-      if (dev) nextUpgrade = app.getUpgradeHandler();
+      nextUpgrade = app.getUpgradeHandler();
     } catch (cause) {
       await closeAll();
-      throw new GefyraError("WEB_START_FAILED", `The dashboard failed to start (${describeCause(cause)}): rebuild it with npm run build -w apps/web.`, { cause });
+      throw new GefyraError("WEB_START_FAILED", `The dashboard's dev server failed to start (${describeCause(cause)}): run npm run dev -w apps/web to see the whole error.`, { cause });
     }
   }
 
