@@ -3,7 +3,7 @@
  *
  *   npx tsx bench/carrier-vs-nginx.ts [--requests 20000] [--concurrency 16] [--latency-requests 5000]
  *       [--seconds 30] [--rounds 3] [--carrier bundle|tsx|image] [--client node|wrk] [--wrk-seconds 5]
- *       [--latency interleaved|sequential]
+ *       [--latency interleaved|sequential] [--floors]
  *
  * Starts an upstream (Node http, keep-alive, small JSON answer), Carrier (recording every request,
  * routing by a header rule to the upstream), Debian's nginx (own temp prefix/config, one worker,
@@ -32,6 +32,15 @@
  * above, each target getting a request about every millisecond (its process mostly idle, as at
  * low rates in a cluster); `sequential` (how earlier figures were taken) drives one target after
  * the other back to back, keeping the proxy's process and caches hot.
+ *
+ * --floors adds three minimal HTTP proxies (no routing, records, validation or error handling;
+ * GET-style requests without bodies, content-length responses, one keep-alive upstream connection
+ * per request in flight) on the same Node as node-pipe, to show where the time goes between
+ * node-pipe and Carrier: `http-node` is node:http's server with a minimal hand-written upstream
+ * client, `http-raw` parses both heads itself on the raw socket into strings and writes them again
+ * (what a hand-written server-side fast path would do at the least), `http-verb` only finds the
+ * ends of the heads (and the response's content-length) with indexOf and forwards them byte for
+ * byte (the floor of anything that knows where an HTTP message ends).
  *
  * Environment: CARRIER_BENCH_RECORDS=off runs Carrier without records; CARRIER_BENCH_NODE_ARGS adds
  * node flags (e.g. --cpu-prof; not with `image`); CARRIER_BENCH_BUNDLE=<file> runs that bundle
@@ -73,6 +82,7 @@ const WRK_SECONDS = arg("wrk-seconds", 5);
 const CARRIER = choice("carrier", ["bundle", "tsx", "image"] as const);
 const CLIENT = choice("client", ["node", "wrk"] as const);
 const LATENCY = choice("latency", ["interleaved", "sequential"] as const);
+const FLOORS = process.argv.includes("--floors");
 const WARMUP = Math.min(2000, Math.ceil(REQUESTS / 10));
 const CLK_TCK = Number(spawnSync("getconf", ["CLK_TCK"]).stdout?.toString().trim()) || 100;
 
@@ -153,6 +163,106 @@ net.createServer({ noDelay: true }, (c) => {
   c.on("close", () => u.destroy()); u.on("close", () => c.destroy());
 }).listen(port, "127.0.0.1");
 `;
+
+// --floors: the minimal upstream client the three floor proxies share (argv: upstream port, listen port)
+const FLOOR_CLIENT_JS = `
+const net = require("node:net");
+const [upPort, port] = process.argv.slice(1).map(Number);
+const idle = [];
+// one request on an idle keep-alive connection (or a new one); done(head, body) when the response is complete
+function request(head, verbatim, done) {
+  let c = idle.pop();
+  if (!c) {
+    c = net.connect({ host: "127.0.0.1", port: upPort, noDelay: true });
+    c.on("data", (d) => c.onData(d));
+    c.on("error", () => {});
+  }
+  let buf = null, end = -1, need = -1;
+  c.onData = (d) => {
+    buf = buf ? Buffer.concat([buf, d]) : d;
+    if (need < 0) {
+      end = buf.indexOf("\\r\\n\\r\\n");
+      if (end < 0) return;
+      const k = buf.indexOf("content-length:");
+      let len = 0;
+      if (k >= 0 && k < end) { let i = k + 15; while (buf[i] === 32) i++; while (buf[i] >= 48 && buf[i] <= 57) len = len * 10 + buf[i++] - 48; }
+      need = end + 4 + len;
+    }
+    if (buf.length < need) return;
+    idle.push(c);
+    if (verbatim) done(buf, null);
+    else done(buf.toString("latin1", 0, end), buf.subarray(end + 4, need));
+  };
+  c.write(head, "latin1");
+}
+const HOP = new Set(["connection", "keep-alive", "transfer-encoding", "upgrade", "te", "trailer", "proxy-connection"]);
+const hop = (name) => name.length >= 2 && name.length <= 17 && HOP.has(name.toLowerCase());
+function upstreamHead(method, target, raw) {
+  let h = method + " " + target + " HTTP/1.1\\r\\n";
+  for (let i = 0; i < raw.length; i += 2) if (!hop(raw[i])) h += raw[i] + ": " + raw[i + 1] + "\\r\\n";
+  return h + "\\r\\n";
+}
+function headerList(lines) {
+  const raw = [];
+  for (let i = 1; i < lines.length; i++) { const l = lines[i], k = l.indexOf(":"); raw.push(l.slice(0, k), l.slice(k + 1).trim()); }
+  return raw;
+}
+`;
+
+/** Raw socket server running `handle(socket, head)` for each request head, one request at a time per connection. */
+const FLOOR_RAW_SERVER_JS = `
+function serve(handle) {
+  net.createServer({ noDelay: true }, (sock) => {
+    let buf = null, busy = false;
+    sock.on("error", () => {});
+    const next = () => {
+      if (busy || !buf) return;
+      const e = buf.indexOf("\\r\\n\\r\\n");
+      if (e < 0) return;
+      const head = buf.subarray(0, e + 4);
+      buf = e + 4 < buf.length ? buf.subarray(e + 4) : null;
+      busy = true;
+      handle(sock, head, () => { busy = false; next(); });
+    };
+    sock.on("data", (d) => { buf = buf ? Buffer.concat([buf, d]) : d; next(); });
+  }).listen(port, "127.0.0.1");
+}
+`;
+
+const FLOOR_JS: Record<string, string> = {
+  "http-node": `${FLOOR_CLIENT_JS}
+const http = require("node:http");
+const s = http.createServer((req, res) => {
+  req.resume();
+  request(upstreamHead(req.method, req.url, req.rawHeaders), false, (head, body) => {
+    const lines = head.split("\\r\\n");
+    const raw = headerList(lines), out = [];
+    for (let i = 0; i < raw.length; i += 2) if (!hop(raw[i])) out.push(raw[i], raw[i + 1]);
+    res.writeHead(Number(lines[0].slice(9, 12)), lines[0].slice(13), out);
+    res.end(body);
+  });
+});
+s.keepAliveTimeout = 65000;
+s.listen(port, "127.0.0.1");
+`,
+  "http-raw": `${FLOOR_CLIENT_JS}${FLOOR_RAW_SERVER_JS}
+serve((sock, headBytes, done) => {
+  const lines = headBytes.toString("latin1", 0, headBytes.length - 4).split("\\r\\n");
+  const [method, target] = lines[0].split(" ");
+  request(upstreamHead(method, target, headerList(lines)), false, (head, body) => {
+    const rl = head.split("\\r\\n");
+    const raw = headerList(rl);
+    let h = "HTTP/1.1 " + rl[0].slice(9) + "\\r\\n";
+    for (let i = 0; i < raw.length; i += 2) if (!hop(raw[i])) h += raw[i] + ": " + raw[i + 1] + "\\r\\n";
+    sock.cork(); sock.write(h + "connection: keep-alive\\r\\n\\r\\n", "latin1"); sock.write(body); sock.uncork();
+    done();
+  });
+});
+`,
+  "http-verb": `${FLOOR_CLIENT_JS}${FLOOR_RAW_SERVER_JS}
+serve((sock, headBytes, done) => request(headBytes, true, (response) => { sock.write(response); done(); }));
+`,
+};
 
 interface Target {
   name: string;
@@ -377,6 +487,25 @@ async function main(): Promise<void> {
     let pipePids: () => number[];
     let pipe: { child: ChildProcess; log: () => string };
     let runtime: string;
+    const floors: Target[] = [];
+    /** A Node script with (upstream port, its port) on the runtime node-pipe runs on. */
+    const startScript = async (name: string, js: string): Promise<Target> => {
+      const port = await freePort();
+      let started: { child: ChildProcess; log: () => string };
+      let pids: () => number[];
+      if (CARRIER === "image") {
+        const container = `carrier-bench-${name}-${process.pid}`;
+        containers.push(container);
+        const c = startInImage(container, ["--entrypoint", "/opt/carrier/libexec/node", image, "-e", js, String(upPort), String(port)], {});
+        [started, pids] = [c, c.pid];
+      } else {
+        const c = startChild(process.execPath, ["-e", js, String(upPort), String(port)]);
+        [started, pids] = [c, () => (c.child.pid ? [c.child.pid] : [])];
+      }
+      children.push(started.child);
+      await waitForPort(port, name, started.child, started.log);
+      return { name, port, pids };
+    };
     if (CARRIER === "image") {
       if (spawnSync("docker", ["image", "inspect", image], { stdio: "ignore" }).status !== 0) throw new Error(`no image ${image}; bash images/build.sh --no-load carrier`);
       const p = startInImage(`carrier-bench-pipe-${process.pid}`, ["--entrypoint", "/opt/carrier/libexec/node", image, "-e", PIPE_JS, String(upPort), String(pipePort)], {});
@@ -400,6 +529,7 @@ async function main(): Promise<void> {
       runtime += `; baseline: ${baselineBundle}`;
     }
     await waitForPort(pipePort, "node-pipe", pipe.child, pipe.log);
+    if (FLOORS) for (const [name, js] of Object.entries(FLOOR_JS)) floors.push(await startScript(name, js));
 
     for (const d of ["client_body", "proxy", "fastcgi", "uwsgi", "scgi", "logs"]) mkdirSync(join(tmp, d), { recursive: true });
     const conf = join(tmp, "nginx.conf");
@@ -441,6 +571,7 @@ http {
       { name: "node-pipe", port: pipePort, pids: pipePids },
       { name: "carrier", port: carrierPort, pids: carrier.pids },
       ...(baseline ? [{ name: "baseline", port: baselinePort, pids: baseline.pids }] : []),
+      ...floors,
     ];
     console.log(
       CLIENT === "wrk"
@@ -474,8 +605,16 @@ http {
       }
       return picked;
     };
-    const [, ngx, pipeL, car, base] = table(`throughput (concurrency ${CONCURRENCY}; the median round by req/s)`, load, (r) => r.rps, (r) => r.rps, "req/s", 0) as [Result, Result, Result, Result, Result | undefined];
-    const [direct1, ngx1, pipe1, car1, base1] = table(`latency (one at a time${LATENCY === "interleaved" ? ", targets taking turns request by request" : ", one target after the other"}; the median round by p50)`, lat, (r) => r.p50, (r) => r.p50, "p50", 3) as [Result, Result, Result, Result, Result | undefined];
+    const loadRows = table(`throughput (concurrency ${CONCURRENCY}; the median round by req/s)`, load, (r) => r.rps, (r) => r.rps, "req/s", 0);
+    const latRows = table(`latency (one at a time${LATENCY === "interleaved" ? ", targets taking turns request by request" : ", one target after the other"}; the median round by p50)`, lat, (r) => r.p50, (r) => r.p50, "p50", 3);
+    const byName = (rows: Result[], name: string) => rows.find((r) => r.name === name);
+    const must = (rows: Result[], name: string): Result => {
+      const r = byName(rows, name);
+      if (!r) throw new Error(`no results for ${name}`);
+      return r;
+    };
+    const [ngx, pipeL, car, base] = [must(loadRows, "nginx"), must(loadRows, "node-pipe"), must(loadRows, "carrier"), byName(loadRows, "baseline")];
+    const [direct1, ngx1, pipe1, car1, base1] = [must(latRows, "direct"), must(latRows, "nginx"), must(latRows, "node-pipe"), must(latRows, "carrier"), byName(latRows, "baseline")];
     const rpsRatio = car.rps / ngx.rps;
     const added = (r: Result) => r.p50 - direct1.p50;
     // below this nginx's added latency is within the harness's resolution, and a ratio to it means nothing
@@ -490,6 +629,10 @@ http {
           ? `carrier/nginx ${addedRatio.toFixed(2)} (target <= 1.5) ${addedRatio <= 1.5 ? "MET" : "MISSED"}; node-pipe/nginx ${(added(pipe1) / added(ngx1)).toFixed(2)}`
           : "nginx adds less than this harness resolves (< 0.005 ms): no ratio; compare the absolute values"),
     );
+    for (const f of floors) {
+      const [fl, f1] = [must(loadRows, f.name), must(latRows, f.name)];
+      console.log(`floor ${f.name}: requests/s ratio to nginx ${(fl.rps / ngx.rps).toFixed(2)}, cpu ${fl.cpuUs.toFixed(1)} µs/req, added p50 ${added(f1).toFixed(3)} ms${resolvable ? ` (${(added(f1) / added(ngx1)).toFixed(2)} x nginx's)` : ""}`);
+    }
     if (base && base1) {
       console.log(
         `baseline (${baselineBundle}) in the same rounds: requests/s ratio to nginx ${(base.rps / ngx.rps).toFixed(2)}, cpu ${base.cpuUs.toFixed(1)} µs/req, added p50 ${added(base1).toFixed(3)} ms; carrier/baseline cpu per request ${(car.cpuUs / base.cpuUs).toFixed(2)}`,
