@@ -10,6 +10,7 @@ import { PrismaClient, type Profile, type RequestRecord, type Session, type Sess
 import { migrateStore, readMigrations } from "./migrate";
 import { MIGRATIONS_DIR, STORE_FILE_NAME, resolveDataDir } from "./paths";
 import { openRequestWriter, type RequestRecordInput, type RequestWriter, type SettingWrite } from "./request-writer";
+import { openSeriesReader, type SeriesCell, type SeriesQuery, type SeriesReader } from "./series-reader";
 import { statsView, type SessionStatsView } from "./stats";
 
 export type { Profile, RequestRecord, Session, SessionEvent } from "./generated/client";
@@ -69,6 +70,8 @@ export interface Store {
    */
   recordRequests(records: readonly RequestRecordInput[], settings?: readonly SettingWrite[]): Promise<number>;
   listRequests(input: { sessionId?: string; bridge?: string; afterSeq?: number; limit?: number }): Promise<RequestRecord[]>;
+  /** Request counts, errors and latency buckets over time, aggregated in SQLite (./series-reader). */
+  seriesCells(query: SeriesQuery): SeriesCell[];
   /** Traffic figures of sessions that stored request records (others are absent from the map). */
   sessionStats(sessionIds: readonly string[]): Promise<Map<string, SessionStatsView>>;
   saveProfile(input: ProfileInput): Promise<Profile>;
@@ -91,10 +94,10 @@ export async function openStore(options: OpenStoreOptions = {}): Promise<Store> 
 
   const prisma = new PrismaClient({ adapter: new PrismaBetterSQLite3({ url: `file:${file}`, timeout: 5000 }) });
   await prisma.$connect();
-  return createStore(file, prisma, openRequestWriter(file));
+  return createStore(file, prisma, openRequestWriter(file), openSeriesReader(file));
 }
 
-function createStore(file: string, prisma: PrismaClient, writer: RequestWriter): Store {
+function createStore(file: string, prisma: PrismaClient, writer: RequestWriter, seriesReader: SeriesReader): Store {
   return {
     file,
     prisma,
@@ -121,6 +124,7 @@ function createStore(file: string, prisma: PrismaClient, writer: RequestWriter):
       }),
     listSessionEvents: (sessionId) => prisma.sessionEvent.findMany({ where: { sessionId }, orderBy: [{ at: "asc" }, { id: "asc" }] }),
     recordRequests: (records, settings) => writer.write(records, settings),
+    seriesCells: (query) => seriesReader.read(query),
     listRequests: (input) =>
       prisma.requestRecord.findMany({
         where: {
@@ -147,6 +151,7 @@ function createStore(file: string, prisma: PrismaClient, writer: RequestWriter):
     },
     close: async () => {
       writer.close();
+      seriesReader.close();
       await prisma.$disconnect();
     },
   };

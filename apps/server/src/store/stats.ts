@@ -8,8 +8,8 @@
  */
 
 /** Bucket i holds latencies in [MIN_MS·GROWTH^i, MIN_MS·GROWTH^(i+1)). */
-const MIN_MS = 0.01;
-const GROWTH = 1.02;
+export const MIN_MS = 0.01;
+export const GROWTH = 1.02;
 const LOG_GROWTH = Math.log(GROWTH);
 
 export type LatencyHistogram = Record<string, number>;

@@ -149,7 +149,6 @@ export const TrafficCharts = memo(function TrafficCharts({ bridges }: { bridges:
         />
         <Chart title="Error rate" times={times} format={(v) => `${(v * 100).toFixed(v < 0.1 ? 1 : 0)}%`} lines={[{ label: "errors", color: "var(--bad)", values: points.map((p) => (p.requests ? p.errorRate : null)) }]} />
       </div>
-      {series.data?.truncated ? <p className="small muted">Only the newest {series.data.scanned} requests of the range are counted.</p> : null}
     </section>
   );
 });

@@ -3,9 +3,10 @@
  * figures over time for the charts, and bridge sessions with their totals. Every scan is bounded
  * (rows read and rows returned), whatever the size of the store.
  */
-import { isErrorRecord, parseFilter, matchRecord, type TrafficFilter } from "@gefyra/shared";
+import { parseFilter, matchRecord, type TrafficFilter } from "@gefyra/shared";
 import { GefyraError } from "../errors";
 import type { Store } from "../../store";
+import { percentile, type LatencyHistogram } from "../../store/stats";
 import { toTrafficRecord } from "../../store/traffic";
 import type { FeedRecord } from "./types";
 
@@ -114,52 +115,42 @@ export interface Series {
   to: string;
   bucketMs: number;
   points: SeriesPoint[];
-  /** Rows read (bounded); beyond the bound the newest rows of the range count. */
+  /** Records counted (all of the range). */
   scanned: number;
-  truncated: boolean;
 }
 
-function quantile(sorted: number[], p: number): number | null {
-  if (sorted.length === 0) return null;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
-}
 
-/** Requests per second, error rate and latency percentiles over time, from the store. */
-export async function series(store: Store, q: { bridge?: string | undefined; sessionIds?: string[] | undefined; from: Date; to: Date; buckets?: number; scanLimit?: number }): Promise<Series> {
+/** Requests per second, error rate and latency percentiles over time, from the store (aggregated in SQLite). */
+export function series(store: Store, q: { bridge?: string | undefined; sessionIds?: string[] | undefined; from: Date; to: Date; buckets?: number }): Series {
   const buckets = Math.min(Math.max(q.buckets ?? 60, 1), 600);
   const span = Math.max(q.to.getTime() - q.from.getTime(), 1000);
   const bucketMs = Math.max(1000, Math.ceil(span / buckets / 1000) * 1000);
   const n = Math.ceil(span / bucketMs);
-  const scanLimit = q.scanLimit ?? 200_000;
-  const rows = await store.prisma.requestRecord.findMany({
-    where: { ...(q.bridge ? { bridge: q.bridge } : {}), ...(q.sessionIds ? { sessionId: { in: q.sessionIds } } : {}), at: { gte: q.from, lte: q.to } },
-    select: { at: true, durationMs: true, status: true, error: true },
-    orderBy: { at: "desc" },
-    take: scanLimit,
-  });
-  const lat: number[][] = Array.from({ length: n }, () => []);
   const count = new Array<number>(n).fill(0);
   const errors = new Array<number>(n).fill(0);
-  for (const r of rows) {
-    const i = Math.min(n - 1, Math.floor((r.at.getTime() - q.from.getTime()) / bucketMs));
+  const latency: LatencyHistogram[] = Array.from({ length: n }, () => ({}));
+  let scanned = 0;
+  for (const cell of store.seriesCells({ bridge: q.bridge, sessionIds: q.sessionIds, from: q.from, to: q.to, bucketMs })) {
+    // a record at `to` itself belongs to the last bucket
+    const i = Math.min(n - 1, cell.bucket);
     if (i < 0) continue;
-    count[i]!++;
-    if (isErrorRecord({ ...(r.status === null ? {} : { status: r.status }), ...(r.error ? { error: r.error } : {}) })) errors[i]!++;
-    if (typeof r.durationMs === "number") lat[i]!.push(r.durationMs);
+    scanned += cell.count;
+    count[i]! += cell.count;
+    errors[i]! += cell.errors;
+    if (cell.latencyBucket !== null) latency[i]![cell.latencyBucket] = (latency[i]![cell.latencyBucket] ?? 0) + cell.count;
   }
   const points: SeriesPoint[] = [];
   for (let i = 0; i < n; i++) {
-    const l = lat[i]!.sort((a, b) => a - b);
     points.push({
       t: new Date(q.from.getTime() + i * bucketMs).toISOString(),
       requests: count[i]!,
       perSecond: count[i]! / (bucketMs / 1000),
       errors: errors[i]!,
       errorRate: count[i]! ? errors[i]! / count[i]! : 0,
-      p50: quantile(l, 50),
-      p95: quantile(l, 95),
-      p99: quantile(l, 99),
+      p50: percentile(latency[i]!, 50),
+      p95: percentile(latency[i]!, 95),
+      p99: percentile(latency[i]!, 99),
     });
   }
-  return { bridge: q.bridge ?? null, from: q.from.toISOString(), to: q.to.toISOString(), bucketMs, points, scanned: rows.length, truncated: rows.length >= scanLimit };
+  return { bridge: q.bridge ?? null, from: q.from.toISOString(), to: q.to.toISOString(), bucketMs, points, scanned };
 }

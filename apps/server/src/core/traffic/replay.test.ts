@@ -135,12 +135,41 @@ describe("stored history", () => {
     await expect(queryStored(store, { filter: "stauts:500" })).rejects.toThrow(/column 1: unknown filter key "stauts"/);
     expect((await storedRecord(store, `S${s.id}:5`))?.path).toBe("/items/4");
 
-    const sr = await series(store, { bridge: "alice", from: new Date(t0), to: new Date(t0 + 30_000), buckets: 3 });
+    const sr = series(store, { bridge: "alice", from: new Date(t0), to: new Date(t0 + 30_000), buckets: 3 });
     expect(sr.bucketMs).toBe(10_000);
-    expect(sr.points.map((p) => [p.requests, p.errors, p.perSecond, p.p50, p.p99])).toEqual([
-      [10, 1, 1, 5, 10],
-      [10, 1, 1, 15, 20],
-      [10, 1, 1, 25, 30],
+    expect(sr.scanned).toBe(30);
+    expect(sr.points.map((p) => [p.t, p.requests, p.errors, p.perSecond])).toEqual([
+      ["2026-05-01T08:00:00.000Z", 10, 1, 1],
+      ["2026-05-01T08:00:10.000Z", 10, 1, 1],
+      ["2026-05-01T08:00:20.000Z", 10, 1, 1],
     ]);
+    // percentiles come from 2 %-wide latency buckets: within about 1 % of the exact value
+    const exact = [
+      [5, 10],
+      [15, 20],
+      [25, 30],
+    ];
+    sr.points.forEach((p, i) => {
+      expect(Math.abs(p.p50! / exact[i]![0]! - 1)).toBeLessThan(0.011);
+      expect(Math.abs(p.p99! / exact[i]![1]! - 1)).toBeLessThan(0.011);
+    });
+    // the range's edges: a record at `to` counts in the last bucket, one a millisecond before `from` nowhere;
+    // a record without a duration counts, but not in the percentiles; another session is left out
+    const other = await store.startSession({ kind: "bridge", context: "dev", namespace: "shop", target: "alice" });
+    await store.recordRequests([
+      toInput(s.id, "alice", 31, record({ seq: 31, time: new Date(t0 + 30_000).toISOString(), status: 200, durationMs: 1000 })),
+      toInput(s.id, "alice", 32, record({ seq: 32, time: new Date(t0 - 1).toISOString(), status: 200, durationMs: 1 })),
+      toInput(other.id, "alice", 1, record({ seq: 1, time: new Date(t0 + 10_000).toISOString(), status: 500, durationMs: 7 })),
+    ]);
+    const edges = series(store, { bridge: "alice", sessionIds: [s.id], from: new Date(t0), to: new Date(t0 + 30_000), buckets: 3 });
+    expect(edges.points.map((p) => p.requests)).toEqual([10, 10, 11]);
+    expect(Math.abs(edges.points[2]!.p99! / 1000 - 1)).toBeLessThan(0.011);
+    const both = series(store, { bridge: "alice", from: new Date(t0), to: new Date(t0 + 30_000), buckets: 3 });
+    expect(both.points.map((p) => [p.requests, p.errors])).toEqual([
+      [10, 1],
+      [11, 2],
+      [11, 1],
+    ]);
+    expect(series(store, { bridge: "bob", from: new Date(t0), to: new Date(t0 + 30_000), buckets: 3 }).scanned).toBe(0);
   });
 });

@@ -263,7 +263,7 @@ export const trafficRouter = {
         buckets: z.number().int().min(1).max(600).default(60),
       }),
     )
-    .query(({ ctx, input }): Promise<Series> =>
+    .query(({ ctx, input }): Series =>
       series(ctx.store, { bridge: input.bridge, ...(input.sessionId ? { sessionIds: [input.sessionId] } : {}), from: new Date(input.from), to: new Date(input.to), buckets: input.buckets }),
     ),
 
