@@ -23,7 +23,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import * as k8s from "@kubernetes/client-node";
 import { chromium } from "@playwright/test";
-import { bundleServer } from "../apps/server/src/http/bundle";
+import { SERVER_NODE_FLAGS, bundleServer } from "../apps/server/src/http/bundle";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 const KUBECONFIG = join(ROOT, ".devcluster", "kubeconfig");
@@ -114,7 +114,7 @@ async function main(): Promise<void> {
     const serverArgs = ["--port", "0", "--data-dir", dataDir];
     const [command, args] = VIA_TSX
       ? [join(ROOT, "node_modules", ".bin", "tsx"), ["apps/server/src/http/main.ts", ...serverArgs]]
-      : [process.execPath, [await bundleServer(), ...serverArgs]];
+      : [process.execPath, [...SERVER_NODE_FLAGS, await bundleServer(), ...serverArgs]];
     server = spawn(command, args, {
       cwd: ROOT,
       env: { ...process.env, KUBECONFIG, NEXT_TELEMETRY_DISABLED: "1" },

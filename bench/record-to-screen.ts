@@ -31,7 +31,7 @@ import { chromium } from "@playwright/test";
 import { bridge, unbridge } from "../apps/server/src/core/bridge";
 import { down, up } from "../apps/server/src/core/connection";
 import { removeLocal, runLocal } from "../apps/server/src/core/run/local-container";
-import { bundleServer } from "../apps/server/src/http/bundle";
+import { SERVER_NODE_FLAGS, bundleServer } from "../apps/server/src/http/bundle";
 import { ensureFixtureImage } from "../e2e/support/devcluster";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
@@ -48,7 +48,7 @@ const RATE = arg("rate", 1000);
 const SECONDS = arg("seconds", 60);
 const REPLICAS = arg("replicas", 2);
 const VIA_TSX = process.argv.includes("--tsx");
-/** Extra node flags for the server process, e.g. --server-node-args "--max-semi-space-size=8" (compare settings in one place). */
+/** Extra node flags for the server, after those npm start gives it (a later flag wins), e.g. --server-node-args "--max-old-space-size=4096". */
 const SERVER_NODE_ARGS = (() => {
   const i = process.argv.indexOf("--server-node-args");
   return i >= 0 ? (process.argv[i + 1] ?? "").split(" ").filter(Boolean) : [];
@@ -132,7 +132,7 @@ async function main(): Promise<void> {
 
     // ---- the server and the page -------------------------------------------------------------
     const serverArgs = ["--port", "0", "--data-dir", dataDir];
-    const [command, cmdArgs] = VIA_TSX ? [join(ROOT, "node_modules", ".bin", "tsx"), ["apps/server/src/http/main.ts", ...serverArgs]] : [process.execPath, [...SERVER_NODE_ARGS, await bundleServer(), ...serverArgs]];
+    const [command, cmdArgs] = VIA_TSX ? [join(ROOT, "node_modules", ".bin", "tsx"), ["apps/server/src/http/main.ts", ...serverArgs]] : [process.execPath, [...SERVER_NODE_FLAGS, ...SERVER_NODE_ARGS, await bundleServer(), ...serverArgs]];
     server = spawn(command, cmdArgs, { cwd: ROOT, env: { ...process.env, KUBECONFIG, NEXT_TELEMETRY_DISABLED: "1" }, stdio: ["ignore", "pipe", "inherit"] });
     const url = await new Promise<string>((resolve, reject) => {
       let out = "";

@@ -51,5 +51,7 @@ fi
 # 5. the server, bundled into one file and run by plain node (under tsx it takes ~165 MB more:
 #    a second process and tsx's loader; see apps/server/src/http/bundle.ts); exec so Ctrl-C
 #    (SIGINT) and SIGTERM reach it directly and it shuts down cleanly
+#    with the node flags it was bundled with (a heap limit; apps/server/src/http/bundle.ts)
 "$root/node_modules/.bin/tsx" apps/server/src/http/bundle.ts
-exec node apps/server/dist/http/main.mjs "$@"
+read -r -a node_flags < apps/server/dist/http/main.mjs.node-flags
+exec node "${node_flags[@]}" apps/server/dist/http/main.mjs "$@"
