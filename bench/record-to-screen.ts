@@ -148,10 +148,11 @@ async function main(): Promise<void> {
     const token = new URL(url).searchParams.get("token") ?? "";
     const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
     await page.addInitScript(() => {
-      const w = window as unknown as { __seen: Map<string, number>; __recorded: number[]; __long: number[] };
+      const w = window as unknown as { __seen: Map<string, number>; __recorded: number[]; __long: number[]; __frames: string[] };
       w.__seen = new Map();
       w.__recorded = [];
       w.__long = [];
+      w.__frames = [];
       new MutationObserver((mutations) => {
         const t = performance.timeOrigin + performance.now();
         for (const m of mutations) {
@@ -170,6 +171,21 @@ async function main(): Promise<void> {
       new PerformanceObserver((list) => {
         for (const e of list.getEntries()) w.__long.push(e.duration);
       }).observe({ type: "longtask", buffered: true });
+      // what the long frames spent their time on (Long Animation Frames: scripts, style and layout;
+      // the rest of a frame is rendering, or GC, which no entry names)
+      interface FrameScript { duration: number; invoker: string; sourceFunctionName: string; sourceURL: string; forcedStyleAndLayoutDuration: number }
+      interface Frame { duration: number; startTime: number; renderStart: number; styleAndLayoutStart: number; scripts: FrameScript[] }
+      new PerformanceObserver((list) => {
+        for (const e of list.getEntries() as unknown as Frame[]) {
+          if (e.duration <= 200) continue;
+          const scripts = e.scripts
+            .filter((x) => x.duration >= 20)
+            .map((x) => `${x.invoker || "?"} ${x.sourceFunctionName || ""}@${x.sourceURL.split("/").pop() ?? ""} ${Math.round(x.duration)} ms${x.forcedStyleAndLayoutDuration ? ` (forced layout ${Math.round(x.forcedStyleAndLayoutDuration)})` : ""}`);
+          const render = e.renderStart ? Math.round(e.startTime + e.duration - e.renderStart) : 0;
+          const layout = e.styleAndLayoutStart ? Math.round(e.startTime + e.duration - e.styleAndLayoutStart) : 0;
+          w.__frames.push(`${Math.round(e.duration)} ms: scripts ${Math.round(e.scripts.reduce((n, x) => n + x.duration, 0))} ms [${scripts.join("; ")}], render ${render} ms (style+layout ${layout} ms)`);
+        }
+      }).observe({ type: "long-animation-frame", buffered: true });
     });
     await page.goto(url);
     await page.getByRole("tab", { name: "Traffic" }).click();
@@ -228,6 +244,8 @@ async function main(): Promise<void> {
     const seen = new Map(await page.evaluate(() => [...(window as unknown as { __seen: Map<string, number> }).__seen.entries()]));
     const recordToDom = await page.evaluate(() => (window as unknown as { __recorded: number[] }).__recorded);
     const longTasks = await page.evaluate(() => (window as unknown as { __long: number[] }).__long);
+    const longFrames = await page.evaluate(() => (window as unknown as { __frames: string[] }).__frames);
+    const pageHeapMb = await page.evaluate(() => Math.round(((performance as unknown as { memory?: { usedJSHeapSize: number } }).memory?.usedJSHeapSize ?? 0) / 1048576));
     const delays: number[] = [];
     for (const [path, at] of sentAt) {
       const t = seen.get(path);
@@ -253,7 +271,8 @@ async function main(): Promise<void> {
     if (recordToDom.length) console.log(`Carrier's record (response done) to row in the DOM: p50 ${ms(pct(recordToDom, 50))}, p95 ${ms(pct(recordToDom, 95))}, max ${ms(Math.max(...recordToDom))}`);
     const lag = status.result.data.lagMs;
     if (lag) console.log(`of which Carrier to the server's feed (last 1000 records, through the API's port-forward): p50 ${ms(lag.p50)}, p95 ${ms(lag.p95)}, max ${ms(lag.max)}`);
-    console.log(`long tasks in the page: ${longTasks.filter((d) => d > 50).length} over 50 ms, ${longTasks.filter((d) => d > 200).length} over 200 ms, longest ${ms(Math.max(0, ...longTasks))} (target: none over 200 ms)`);
+    console.log(`long tasks in the page: ${longTasks.filter((d) => d > 50).length} over 50 ms, ${longTasks.filter((d) => d > 200).length} over 200 ms, longest ${ms(Math.max(0, ...longTasks))} (target: none over 200 ms); page JS heap ${pageHeapMb} MB at the end`);
+    for (const f of longFrames.slice(0, 8)) console.log(`  long frame ${f}`);
     console.log(`server (${VIA_TSX ? "tsx" : "bundle on node, as npm start"}) RSS: before ${rssBefore} MB, peak ${peakRss} MB, after ${rssAfter} MB; at the end V8 heap ${mb(m.heapTotal)} MB (${mb(m.heapUsed)} used), external ${mb(m.external)} MB, the rest ${mb(m.rss - m.heapTotal - m.external)} MB`);
   } finally {
     await browser.close();
