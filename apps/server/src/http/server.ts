@@ -197,7 +197,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
   if (web && dev) {
     try {
       const { default: next } = await import("next");
-      const app = next({ dev, dir: WEB_DIR, hostname: "127.0.0.1", port, customServer: true, quiet: !dev, httpServer: server });
+      const app = next({ dev: true, dir: WEB_DIR, hostname: "127.0.0.1", port, customServer: true, httpServer: server });
       await app.prepare();
       nextHandler = app.getRequestHandler();
       nextUpgrade = app.getUpgradeHandler();

@@ -37,8 +37,8 @@ export function exportIndex(dir: string): string {
 export function createStaticHandler(dir: string): StaticHandler {
   const root = fs.realpathSync(dir);
 
-  /** A regular file inside root for this URL path, or undefined. */
-  function resolve(pathname: string): string | undefined {
+  /** A regular file inside root for this URL path (with its size), or undefined. */
+  function resolve(pathname: string): { file: string; size: number } | undefined {
     let decoded: string;
     try {
       decoded = decodeURIComponent(pathname);
@@ -52,7 +52,8 @@ export function createStaticHandler(dir: string): StaticHandler {
       try {
         const real = fs.realpathSync(candidate);
         if (!real.startsWith(root + path.sep)) continue;
-        if (fs.statSync(real).isFile()) return real;
+        const stat = fs.statSync(real);
+        if (stat.isFile()) return { file: real, size: stat.size };
       } catch {
         // not there: the next candidate
       }
@@ -60,14 +61,7 @@ export function createStaticHandler(dir: string): StaticHandler {
     return undefined;
   }
 
-  function send(req: http.IncomingMessage, res: http.ServerResponse, file: string, status: number, cache: string): void {
-    let size: number;
-    try {
-      size = fs.statSync(file).size;
-    } catch {
-      res.writeHead(404, { "Content-Type": "text/plain; charset=utf-8" }).end("Not found.\n");
-      return;
-    }
+  function send(req: http.IncomingMessage, res: http.ServerResponse, { file, size }: { file: string; size: number }, status: number, cache: string): void {
     res.writeHead(status, {
       "Content-Type": TYPES[path.extname(file)] ?? "application/octet-stream",
       "Content-Length": size,
@@ -85,10 +79,10 @@ export function createStaticHandler(dir: string): StaticHandler {
       return;
     }
     const pathname = new URL(req.url ?? "/", "http://x").pathname;
-    const file = resolve(pathname);
-    if (file) return send(req, res, file, 200, pathname.startsWith("/_next/static/") ? "public, max-age=31536000, immutable" : "no-cache");
-    const notFound = path.join(root, "404.html");
-    if (fs.existsSync(notFound)) return send(req, res, notFound, 404, "no-cache");
+    const found = resolve(pathname);
+    if (found) return send(req, res, found, 200, pathname.startsWith("/_next/static/") ? "public, max-age=31536000, immutable" : "no-cache");
+    const notFound = resolve("/404.html");
+    if (notFound) return send(req, res, notFound, 404, "no-cache");
     res.writeHead(404, { "Content-Type": "text/plain; charset=utf-8" }).end("Not found.\n");
   };
 }

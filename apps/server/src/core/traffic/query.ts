@@ -1,7 +1,8 @@
 /**
  * History: stored request records through the filter language, one record by its store id,
- * figures over time for the charts, and bridge sessions with their totals. Every scan is bounded
- * (rows read and rows returned), whatever the size of the store.
+ * figures over time for the charts, and bridge sessions with their totals. Every scan in JavaScript
+ * is bounded (rows read and rows returned), whatever the size of the store; the charts' figures are
+ * aggregated by SQLite, so their size is the number of buckets.
  */
 import { parseFilter, matchRecord, type TrafficFilter } from "@gefyra/shared";
 import { GefyraError } from "../errors";
@@ -118,7 +119,6 @@ export interface Series {
   /** Records counted (all of the range). */
   scanned: number;
 }
-
 
 /** Requests per second, error rate and latency percentiles over time, from the store (aggregated in SQLite). */
 export function series(store: Store, q: { bridge?: string | undefined; sessionIds?: string[] | undefined; from: Date; to: Date; buckets?: number }): Series {
