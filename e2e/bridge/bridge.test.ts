@@ -425,7 +425,12 @@ describe("bridges", () => {
     expect(counts.ok).toBeGreaterThan(50);
     expect(counts.original).toBe(counts.ok);
     // the message carries what failed and when, so a failure in CI says which phase lost requests
-    const why = `${[...new Set(counts.errors)].join("; ")} at ms ${failedAt.join(",")}; ${marks.join(", ")}`;
+    // with the pod and EndpointSlice events from 3 s before the first failure to 1 s after the last
+    const near = timeline.filter((line) => {
+      const at = Number(line.split(" ")[0]);
+      return failedAt.length > 0 && at >= failedAt[0]! - 3000 && at <= failedAt[failedAt.length - 1]! + 1000;
+    });
+    const why = `${[...new Set(counts.errors)].join("; ")} at ms ${failedAt.join(",")}; ${marks.join(", ")}${near.length ? `\n${near.join("\n")}` : ""}`;
     expect(counts.failed, why).toBe(0);
   }, 300_000);
 
