@@ -28,9 +28,9 @@ interface Echo {
 }
 
 /** GET through the NodePort from this machine; one fresh connection per request. */
-function getViaNodePort(port: number, path: string, headers: Record<string, string> = {}, timeoutMs = 5000): Promise<{ status: number; body: string }> {
+function getViaNodePort(port: number, path: string, headers: Record<string, string> = {}, timeoutMs = 5000, localPort?: number): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = http.get({ host: NODE_IP, port, path, headers, agent: false, timeout: timeoutMs }, (res) => {
+    const req = http.get({ host: NODE_IP, port, path, headers, agent: false, timeout: timeoutMs, ...(localPort ? { localPort } : {}) }, (res) => {
       let body = "";
       res.setEncoding("utf8");
       res.on("data", (c: string) => (body += c));
@@ -375,8 +375,13 @@ describe("bridges", () => {
     // drains on termination like Kubernetes asks of every workload (a preStop pause within the
     // grace period); see docs/bridge.md
     const nodePort = await deployEcho("steady", 2, process.env.GEFYRA_E2E_NO_PRESTOP ? {} : { lifecycle: { preStop: { sleep: { seconds: 2 } } } }, 10);
-    // kube-proxy programs a new NodePort within a moment: start counting once it answers
-    await waitFor("the NodePort", async () => (await getViaNodePort(nodePort, "/ready-check")).status === 200, 10_000, 100);
+    // kube-proxy programs a new NodePort within a moment: start counting once it answers. A probe
+    // sent while kube-proxy still has no endpoint for the Service is refused by its REJECT rule,
+    // and conntrack keeps that SYN untranslated for 120 s: a later connection from the same source
+    // port is then refused by the node itself, whatever the endpoints (docs/bridge.md). So each
+    // probe comes from its own port below the kernel's ephemeral range, which the loop never uses.
+    let probePort = 20_000 + Math.floor(Math.random() * 100) * 50;
+    await waitFor("the NodePort", async () => (await getViaNodePort(nodePort, "/ready-check", {}, 5000, probePort++)).status === 200, 10_000, 100);
     await startLocal("steady-local", "local");
     // what the Service's endpoints and the pods did, to name the cause when a request fails
     const timeline: string[] = [];
