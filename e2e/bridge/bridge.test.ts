@@ -381,7 +381,9 @@ describe("bridges", () => {
     // port is then refused by the node itself, whatever the endpoints (docs/bridge.md). So each
     // probe comes from its own port below the kernel's ephemeral range, which the loop never uses.
     let probePort = 20_000 + Math.floor(Math.random() * 100) * 50;
-    await waitFor("the NodePort", async () => (await getViaNodePort(nodePort, "/ready-check", {}, 5000, probePort++)).status === 200, 10_000, 100);
+    let refusedProbes = 0;
+    await waitFor("the NodePort", async () => (await getViaNodePort(nodePort, "/ready-check", {}, 5000, probePort++).catch((e: unknown) => (refusedProbes++, Promise.reject(e)))).status === 200, 10_000, 100);
+    console.log(`the NodePort answered after ${refusedProbes} refused warm-up probe(s)`);
     await startLocal("steady-local", "local");
     // what the Service's endpoints and the pods did, to name the cause when a request fails
     const timeline: string[] = [];
