@@ -382,7 +382,14 @@ describe("bridges", () => {
     // probe comes from its own port below the kernel's ephemeral range, which the loop never uses.
     let probePort = 20_000 + Math.floor(Math.random() * 100) * 50;
     let refusedProbes = 0;
-    await waitFor("the NodePort", async () => (await getViaNodePort(nodePort, "/ready-check", {}, 5000, probePort++).catch((e: unknown) => (refusedProbes++, Promise.reject(e)))).status === 200, 10_000, 100);
+    await waitFor("the NodePort", async () => {
+      try {
+        return (await getViaNodePort(nodePort, "/ready-check", {}, 5000, probePort++)).status === 200;
+      } catch (e) {
+        refusedProbes++;
+        throw e;
+      }
+    }, 10_000, 100);
     console.log(`the NodePort answered after ${refusedProbes} refused warm-up probe(s)`);
     await startLocal("steady-local", "local");
     // what the Service's endpoints and the pods did, to name the cause when a request fails
