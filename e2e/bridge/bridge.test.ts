@@ -11,7 +11,7 @@ import { Writable } from "node:stream";
 import * as k8s from "@kubernetes/client-node";
 import WebSocket from "ws";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { NAMESPACE, carrierTokenSecretName, bridgeGroupId } from "@gefyra/shared";
+import { NAMESPACE, ROTATION_HOLD_ANNOTATION, carrierTokenSecretName, bridgeGroupId } from "@gefyra/shared";
 import { bridge, listBridges, unbridge } from "../../apps/server/src/core/bridge";
 import { down, up } from "../../apps/server/src/core/connection";
 import { removeLocal, runLocal } from "../../apps/server/src/core/run/local-container";
@@ -447,6 +447,35 @@ describe("bridges", () => {
     const why = `${[...new Set(counts.errors)].join("; ")} at ms ${failedAt.join(",")}; ${marks.join(", ")}${near.length ? `\n${near.join("\n")}` : ""}`;
     expect(counts.failed, why).toBe(0);
   }, 300_000);
+
+  it("the rotation-hold policy refuses Ready=True while the annotated container runs, and nothing else", async () => {
+    await deployEcho("held", 1);
+    const [pod] = await podsOf("held");
+    const name = pod!.metadata!.name!;
+    const running = pod!.status!.containerStatuses![0]!.containerID!;
+    const merge = k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch);
+    const annotate = (value: string | null) => core.patchNamespacedPod({ namespace: ns.name, name, body: { metadata: { annotations: { [ROTATION_HOLD_ANNOTATION]: value } } } }, merge);
+    const setReady = (status: "True" | "False") =>
+      core.patchNamespacedPodStatus(
+        { namespace: ns.name, name, body: { status: { conditions: [{ type: "Ready", status, lastTransitionTime: new Date() }] } } },
+        k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.StrategicMergePatch),
+      );
+    const refusal = (p: Promise<unknown>) => p.then(() => "accepted", (e: unknown) => String((e as { body?: unknown }).body ?? e));
+
+    await annotate(running);
+    expect(await refusal(setReady("False"))).toBe("accepted");
+    expect(await refusal(setReady("True"))).toMatch(/gefyra-ts-rotation-hold.*held out of its Services/);
+    // kubelet's own writes are refused too: the pod stays unready although its probe passes
+    await new Promise((r) => setTimeout(r, 3000));
+    expect((await core.readNamespacedPod({ namespace: ns.name, name })).status?.conditions?.find((c) => c.type === "Ready")?.status).toBe("False");
+    // a hold naming another container (the one being swapped has stopped) refuses nothing
+    await annotate("containerd://0000");
+    expect(await refusal(setReady("True"))).toBe("accepted");
+    await annotate(running);
+    await setReady("False");
+    await annotate(null);
+    await waitFor("kubelet makes the pod Ready again", async () => (await podsOf("held")).every((p) => p.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True")), 30_000);
+  }, 60_000);
 
   it("keeps a bridge working across a Stowaway restart (routes re-added, Carriers re-pointed)", async () => {
     const nodePort = await deployEcho("sw", 1);

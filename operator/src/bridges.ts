@@ -28,6 +28,8 @@ import {
   CRD_VERSION,
   PART_OF,
   PART_OF_LABEL,
+  ROTATION_HOLD_ANNOTATION,
+  ROTATION_HOLD_POLICY,
   SHADOW_LABEL,
   STOWAWAY_BRIDGE_PORTS,
   STOWAWAY_CONTAINER,
@@ -67,8 +69,8 @@ interface Workload {
 
 /** A pod kept out of its Services' endpoints while its container is swapped. */
 interface RotationHold {
-  /** Resolves once the first Ready=False is written. */
-  marked: Promise<void>;
+  /** The pod carries the hold annotation the admission policy enforces (decision 0030). */
+  annotated: boolean;
   /** Stops holding (the swap did not happen). */
   release(): void;
 }
@@ -91,6 +93,7 @@ export class BridgeController {
   private readonly apps: k8s.AppsV1Api;
   private readonly discovery: k8s.DiscoveryV1Api;
   private readonly custom: k8s.CustomObjectsApi;
+  private readonly admission: k8s.AdmissionregistrationV1Api;
   private readonly queue: ReconcileQueue;
   private readonly informer: k8s.Informer<Bridge> & k8s.ObjectCache<Bridge>;
   /** pod uid + container id → hash of the config Carrier was given (skips needless execs). */
@@ -112,6 +115,7 @@ export class BridgeController {
     this.apps = kc.makeApiClient(k8s.AppsV1Api);
     this.discovery = kc.makeApiClient(k8s.DiscoveryV1Api);
     this.custom = kc.makeApiClient(k8s.CustomObjectsApi);
+    this.admission = kc.makeApiClient(k8s.AdmissionregistrationV1Api);
     this.pacer = new ProxySyncPacer(this.discovery, { namespace: this.ns, log: this.log });
     this.queue = new ReconcileQueue((group) => this.reconcile(group), {
       baseDelayMs: 500,
@@ -139,7 +143,25 @@ export class BridgeController {
       setTimeout(() => void this.informer.start().catch(() => undefined), 2000);
     });
     await this.informer.start();
+    await this.clearStaleHolds();
     this.resync();
+  }
+
+  /**
+   * A hold annotation outlives its hold only when an operator stopped in the middle of a swap; the
+   * policy would then keep that pod unready for as long as its container runs. No hold survives
+   * a restart (each swap is redone by the resync), so every one found at start goes.
+   */
+  private async clearStaleHolds(): Promise<void> {
+    const pods = await this.core.listPodForAllNamespaces().catch((e: unknown) => {
+      this.log(`looking for stale rotation holds: ${errorText(e)}`);
+      return { items: [] as k8s.V1Pod[] };
+    });
+    for (const p of pods.items) {
+      if (p.metadata?.annotations?.[ROTATION_HOLD_ANNOTATION] === undefined) continue;
+      this.log(`${p.metadata.namespace}/${p.metadata.name}: clearing a rotation hold left by a previous operator`);
+      await this.clearHold(p.metadata.namespace!, p.metadata.name!);
+    }
   }
 
   async stop(): Promise<void> {
@@ -400,7 +422,7 @@ export class BridgeController {
           body: [
             { op: "test", path: `/spec/containers/${index}/name`, value: t.container },
             { op: "test", path: `/spec/containers/${index}/image`, value: container.image },
-            ...(pod.metadata?.annotations ? [] : [{ op: "add", path: "/metadata/annotations", value: {} }]),
+            ...(pod.metadata?.annotations || hold?.annotated ? [] : [{ op: "add", path: "/metadata/annotations", value: {} }]),
             { op: "add", path: `/metadata/annotations/${key.replace(/~/g, "~0").replace(/\//g, "~1")}`, value: JSON.stringify(record) },
             { op: "replace", path: `/spec/containers/${index}/image`, value: this.options.carrierImage },
           ],
@@ -480,8 +502,7 @@ export class BridgeController {
    * until the container running now is gone; the new one is then gated by its own readiness.
    */
   private async leaveRotation(pod: k8s.V1Pod, container: string): Promise<RotationHold> {
-    const hold = this.holdOutOfRotation(pod, container);
-    await hold.marked;
+    const hold = await this.holdOutOfRotation(pod, container);
     await this.settle(pod, false);
     return hold;
   }
@@ -513,13 +534,19 @@ export class BridgeController {
 
   /**
    * kubelet owns the Ready condition and writes it back whenever its own view of the pod changes:
-   * when the spec changes (observedGeneration), and at times after a status patch of ours. Each
-   * such write is seen by kube-proxy at once, which then keeps the endpoint for its minimum sync
-   * period (about a second): long enough to send connections to a container that is exiting
-   * (decision 0026). So a watch on the pod answers each re-mark within milliseconds, until the
+   * when the spec changes (observedGeneration), and every 10 s while the API's status differs
+   * from its own. Each such write is seen by kube-proxy at once, which then keeps the endpoint for
+   * its minimum sync period (about a second): long enough to send connections to a container that
+   * is exiting (decision 0026).
+   *
+   * Where the rotation-hold admission policy is installed, the pod is annotated with the old
+   * container's ID first, and the API server refuses every Ready=True until that container has
+   * stopped (decision 0030): no flap reaches the endpoints. Without the policy (Kubernetes < 1.30)
+   * a watch on the pod answers each write with Ready=False within milliseconds, and kube-proxy is
+   * kept syncing at its steady pace meanwhile (decision 0028). Either way the hold ends when the
    * container that ran at the start is gone (or 60 s, or release()).
    */
-  private holdOutOfRotation(pod: k8s.V1Pod, container: string, timeoutMs = 60_000): RotationHold {
+  private async holdOutOfRotation(pod: k8s.V1Pod, container: string, timeoutMs = 60_000): Promise<RotationHold> {
     const namespace = pod.metadata!.namespace!;
     const name = pod.metadata!.name!;
     const oldContainer = pod.status?.containerStatuses?.find((c) => c.name === container)?.containerID;
@@ -527,11 +554,14 @@ export class BridgeController {
     let done = false;
     let watching: AbortController | undefined;
     let marking = false;
-    const unpace = this.pacer.acquire();
+    const annotated = oldContainer !== undefined && (await this.policyInstalled()) && (await this.annotateHold(namespace, name, oldContainer));
+    const unpace = annotated ? () => undefined : this.pacer.acquire();
     const finish = () => {
-      unpace(); // releases once, however often finish runs
+      if (done) return;
+      unpace();
       done = true;
       watching?.abort();
+      if (annotated) void this.clearHold(namespace, name);
     };
     const remark = async () => {
       if (marking || done) return;
@@ -566,8 +596,40 @@ export class BridgeController {
       }
       finish();
     };
+    await this.markNotReady(namespace, name);
     void watch();
-    return { marked: this.markNotReady(namespace, name), release: finish };
+    return { annotated, release: finish };
+  }
+
+  /** Whether the rotation-hold admission policy is in the cluster (decision 0030); read per hold, holds are rare. */
+  private async policyInstalled(): Promise<boolean> {
+    return this.admission.readValidatingAdmissionPolicy({ name: ROTATION_HOLD_POLICY }).then(
+      () => true,
+      (e: unknown) => {
+        if (!this.warnedNoPolicy) this.log(`no rotation-hold admission policy (${errorText(e)}): holding replicas by watch and pacing kube-proxy instead`);
+        this.warnedNoPolicy = true;
+        return false;
+      },
+    );
+  }
+  private warnedNoPolicy = false;
+
+  private async annotateHold(namespace: string, name: string, containerId: string): Promise<boolean> {
+    const body = { metadata: { annotations: { [ROTATION_HOLD_ANNOTATION]: containerId } } };
+    return this.core.patchNamespacedPod({ namespace, name, body }, k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch)).then(
+      () => true,
+      (e: unknown) => {
+        this.log(`annotating ${namespace}/${name} for a rotation hold: ${errorText(e)}`);
+        return false;
+      },
+    );
+  }
+
+  private async clearHold(namespace: string, name: string): Promise<void> {
+    const body = { metadata: { annotations: { [ROTATION_HOLD_ANNOTATION]: null } } };
+    await this.core
+      .patchNamespacedPod({ namespace, name, body }, k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch))
+      .catch((e: unknown) => isNotFound(e) || this.log(`clearing the rotation hold of ${namespace}/${name}: ${errorText(e)}`));
   }
 
   private async markNotReady(namespace: string, name: string): Promise<void> {

@@ -19,6 +19,13 @@ export const BRIDGE_CRD_NAME = `${BRIDGE_PLURAL}.${CRD_GROUP}`;
 export const BRIDGE_FINALIZER = `${CRD_GROUP}/restore`;
 /** On a bridged pod: JSON {image, group} of the container it replaced (key suffix: container name). */
 export const CARRIER_ANNOTATION_PREFIX = `${CRD_GROUP}/carrier.`;
+/**
+ * On a pod held out of its Services while a container is swapped: the ID of the container that is
+ * being replaced. While it runs, the admission policy ROTATION_HOLD_POLICY refuses Ready=True
+ * (decision 0030).
+ */
+export const ROTATION_HOLD_ANNOTATION = `${CRD_GROUP}/rotation-hold`;
+export const ROTATION_HOLD_POLICY = "gefyra-ts-rotation-hold";
 /** On shadow workloads, their pods and Services: the group they serve. */
 export const SHADOW_LABEL = `${CRD_GROUP}/shadow`;
 /** On Bridges: their group (so one list call finds a group's members). */

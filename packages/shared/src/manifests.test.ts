@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { installManifests, OPERATOR_CLUSTER_RULES } from "./manifests";
 import { resolveImages } from "./images";
 import { NAMESPACE, PART_OF, PART_OF_LABEL } from "./constants";
+import { ROTATION_HOLD_POLICY } from "./bridge";
 
 describe("install manifests", () => {
   const images = resolveImages("1.2.3");
@@ -30,6 +31,8 @@ describe("install manifests", () => {
       "RoleBinding",
       "ClusterRole",
       "ClusterRoleBinding",
+      "ValidatingAdmissionPolicy",
+      "ValidatingAdmissionPolicyBinding",
       "Deployment",
       "Deployment",
       "Service",
@@ -39,12 +42,25 @@ describe("install manifests", () => {
   it("gives cluster-wide rights only for discovery (read) and bridging (pods, their exec, workloads read, shadow Deployments/Services)", () => {
     const byResource = new Map<string, string[]>();
     for (const r of OPERATOR_CLUSTER_RULES) for (const res of r.resources) byResource.set(res, [...(byResource.get(res) ?? []), ...r.verbs]);
-    expect([...byResource.keys()].sort()).toEqual(["deployments", "endpointslices", "nodes", "pods", "pods/exec", "pods/status", "replicasets", "servicecidrs", "services", "statefulsets"]);
+    expect([...byResource.keys()].sort()).toEqual(["deployments", "endpointslices", "nodes", "pods", "pods/exec", "pods/status", "replicasets", "servicecidrs", "services", "statefulsets", "validatingadmissionpolicies"]);
     // nothing may list or read Secrets, ConfigMaps or RBAC cluster-wide, and nothing is updated wholesale
     for (const verbs of byResource.values()) expect(verbs).not.toContain("update");
     expect(byResource.get("pods")).toEqual(["get", "list", "watch", "patch"]);
     expect(new Set(byResource.get("deployments"))).toEqual(new Set(["get", "list", "create", "delete"]));
     expect(byResource.get("nodes")).toEqual(["get", "list"]);
+    expect(byResource.get("validatingadmissionpolicies")).toEqual(["get"]);
+  });
+
+  it("the rotation-hold policy refuses Ready=True only on annotated pods whose named container still runs, and fails open", () => {
+    const policy = manifests.find((m) => m.kind === "ValidatingAdmissionPolicy") as unknown as {
+      spec: { failurePolicy: string; matchConditions: Array<{ expression: string }>; validations: Array<{ expression: string }>; matchConstraints: { resourceRules: Array<{ resources: string[] }> } };
+    };
+    expect(policy.spec.failurePolicy).toBe("Ignore");
+    expect(policy.spec.matchConstraints.resourceRules[0]!.resources).toEqual(["pods/status"]);
+    expect(policy.spec.matchConditions[0]!.expression).toContain("rotation-hold");
+    expect(policy.spec.validations[0]!.expression).toMatch(/Ready.*True.*containerID.*running/);
+    const binding = manifests.find((m) => m.kind === "ValidatingAdmissionPolicyBinding") as unknown as { spec: { policyName: string; validationActions: string[] } };
+    expect(binding.spec).toEqual({ policyName: ROTATION_HOLD_POLICY, validationActions: ["Deny"] });
   });
 
   it("runs Stowaway unprivileged with NET_ADMIN and the tun device, exposed on the chosen NodePort", () => {

@@ -3,7 +3,8 @@
  * (`gefyra install --print`), the core applies it, uninstall deletes it (same list, reversed).
  * The operator creates the remaining objects at run time inside the namespace only (Stowaway's
  * key and peer Secrets, per-connection Secret/Lease/ServiceAccount/Role/RoleBinding), so deleting
- * the namespace, the CRD and the two cluster-scoped RBAC objects leaves the cluster as it was.
+ * the namespace, the CRDs, the cluster-scoped RBAC objects and the rotation-hold admission policy
+ * leaves the cluster as it was.
  */
 import {
   COMPONENT_LABEL,
@@ -26,7 +27,7 @@ import {
   STOWAWAY_PEERS_SECRET,
 } from "./constants";
 import { stowawayAddress } from "./cidr";
-import { BRIDGE_PLURAL, bridgeCrd } from "./bridge";
+import { BRIDGE_PLURAL, ROTATION_HOLD_ANNOTATION, ROTATION_HOLD_POLICY, bridgeCrd } from "./bridge";
 import { bridgeProfileCrd, bridgeProfileRoles } from "./bridge-profile";
 import type { ImageRefs } from "./images";
 
@@ -168,7 +169,48 @@ export const OPERATOR_CLUSTER_RULES = [
   { apiGroups: [""], resources: ["services"], verbs: ["get", "create", "delete"] },
   { apiGroups: ["networking.k8s.io"], resources: ["servicecidrs"], verbs: ["get", "list"] },
   { apiGroups: [""], resources: ["services"], resourceNames: ["kube-dns"], verbs: ["get"] },
+  // personal bridges: whether the rotation-hold admission policy is installed (decision 0030)
+  { apiGroups: ["admissionregistration.k8s.io"], resources: ["validatingadmissionpolicies"], resourceNames: [ROTATION_HOLD_POLICY], verbs: ["get"] },
 ];
+
+/**
+ * Keeps a replica out of its Services while its container is swapped (decision 0030): kubelet
+ * writes Ready=True back from its own probe results whenever it syncs the pod's status, and
+ * kube-proxy can program that flap for a second while the old process exits. This policy refuses
+ * any status write that makes the pod Ready while the container named in the hold annotation is
+ * still running; once it has stopped, the new container's readiness decides as usual. It is
+ * evaluated only for pods that carry the annotation (matchConditions) and fails open.
+ */
+export function rotationHoldPolicy(version: string): Manifest[] {
+  const key = `object.metadata.annotations['${ROTATION_HOLD_ANNOTATION}']`;
+  return [
+    {
+      apiVersion: "admissionregistration.k8s.io/v1",
+      kind: "ValidatingAdmissionPolicy",
+      metadata: { name: ROTATION_HOLD_POLICY, labels: labels("operator", version) },
+      spec: {
+        failurePolicy: "Ignore",
+        matchConstraints: { resourceRules: [{ apiGroups: [""], apiVersions: ["v1"], operations: ["UPDATE"], resources: ["pods/status"] }] },
+        matchConditions: [{ name: "held-out-of-rotation", expression: `has(object.metadata.annotations) && '${ROTATION_HOLD_ANNOTATION}' in object.metadata.annotations` }],
+        validations: [
+          {
+            expression:
+              "!(has(object.status.conditions) && object.status.conditions.exists(c, c.type == 'Ready' && c.status == 'True')) || " +
+              `!(has(object.status.containerStatuses) && object.status.containerStatuses.exists(s, has(s.containerID) && s.containerID == ${key} && has(s.state) && has(s.state.running)))`,
+            message: "the pod is held out of its Services while a container is swapped for a bridge; it becomes Ready with the new container",
+            reason: "Forbidden",
+          },
+        ],
+      },
+    },
+    {
+      apiVersion: "admissionregistration.k8s.io/v1",
+      kind: "ValidatingAdmissionPolicyBinding",
+      metadata: { name: ROTATION_HOLD_POLICY, labels: labels("operator", version) },
+      spec: { policyName: ROTATION_HOLD_POLICY, validationActions: ["Deny"] },
+    },
+  ];
+}
 
 export const IMAGE_IDS_ANNOTATION = `${CRD_GROUP}/image-ids`;
 
@@ -213,6 +255,7 @@ export function installManifests(options: InstallOptions): Manifest[] {
       roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: OPERATOR_NAME },
       subjects: [{ kind: "ServiceAccount", name: OPERATOR_NAME, namespace: ns }],
     },
+    ...rotationHoldPolicy(version),
     {
       apiVersion: "apps/v1",
       kind: "Deployment",

@@ -147,6 +147,10 @@ export async function applyInstall(
     try {
       await cluster.objects.patch(manifest, undefined, undefined, "gefyra-ts", true, k8s.PatchStrategy.ServerSideApply);
     } catch (error) {
+      if (isOptional(manifest) && isUnknownKind(error)) {
+        onProgress({ kind: "install", step: "apply", message: `this cluster has no ${manifest.kind} (Kubernetes < 1.30): personal bridges hold replicas out of rotation without it (docs/bridge.md)` });
+        continue;
+      }
       throw apiError(error, `apply ${manifest.kind} ${manifest.metadata.name}`, cluster);
     }
     if (manifest.kind === "CustomResourceDefinition") {
@@ -171,6 +175,10 @@ export async function applyInstall(
   }
   onProgress({ kind: "install", step: "ready", message: "operator and Stowaway are ready" });
 }
+
+/** The rotation-hold admission policy (decision 0030) improves personal bridges; older clusters go without. */
+const isOptional = (m: Manifest) => m.apiVersion === "admissionregistration.k8s.io/v1" && m.kind.startsWith("ValidatingAdmissionPolicy");
+const isUnknownKind = (error: unknown) => isNotFound(error) || /Unrecognized API version and kind/i.test(error instanceof Error ? error.message : String(error));
 
 const IMAGE_PROBLEMS = new Set(["ErrImageNeverPull", "ImagePullBackOff", "ErrImagePull", "InvalidImageName"]);
 
@@ -229,7 +237,7 @@ export async function removeInstall(cluster: Cluster, onProgress: (message: stri
       await cluster.objects.delete(manifest, undefined, undefined, undefined, undefined, "Background");
       onProgress(`deleted ${manifest.kind} ${manifest.metadata.name}`);
     } catch (error) {
-      if (!isNotFound(error)) throw apiError(error, `delete ${manifest.kind} ${manifest.metadata.name}`, cluster);
+      if (!isNotFound(error) && !(isOptional(manifest) && isUnknownKind(error))) throw apiError(error, `delete ${manifest.kind} ${manifest.metadata.name}`, cluster);
     }
   }
   const timeout = options.timeoutMs ?? 120_000;
