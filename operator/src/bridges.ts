@@ -104,6 +104,8 @@ export class BridgeController {
   private readonly log: (line: string) => void;
   /** Paces kube-proxy while a replica is held out of rotation (decision 0028). */
   private readonly pacer: ProxySyncPacer;
+  /** The missing rotation-hold policy is logged once, not per hold. */
+  private warnedNoPolicy = false;
 
   constructor(
     private readonly kc: k8s.KubeConfig,
@@ -160,7 +162,7 @@ export class BridgeController {
     for (const p of pods.items) {
       if (p.metadata?.annotations?.[ROTATION_HOLD_ANNOTATION] === undefined) continue;
       this.log(`${p.metadata.namespace}/${p.metadata.name}: clearing a rotation hold left by a previous operator`);
-      await this.clearHold(p.metadata.namespace!, p.metadata.name!);
+      await this.setHold(p.metadata.namespace!, p.metadata.name!, null);
     }
   }
 
@@ -554,14 +556,14 @@ export class BridgeController {
     let done = false;
     let watching: AbortController | undefined;
     let marking = false;
-    const annotated = oldContainer !== undefined && (await this.policyInstalled()) && (await this.annotateHold(namespace, name, oldContainer));
+    const annotated = oldContainer !== undefined && (await this.policyInstalled()) && (await this.setHold(namespace, name, oldContainer));
     const unpace = annotated ? () => undefined : this.pacer.acquire();
     const finish = () => {
       if (done) return;
       unpace();
       done = true;
       watching?.abort();
-      if (annotated) void this.clearHold(namespace, name);
+      if (annotated) void this.setHold(namespace, name, null);
     };
     const remark = async () => {
       if (marking || done) return;
@@ -612,24 +614,17 @@ export class BridgeController {
       },
     );
   }
-  private warnedNoPolicy = false;
 
-  private async annotateHold(namespace: string, name: string, containerId: string): Promise<boolean> {
+  /** Sets (container ID) or clears (null) a pod's hold annotation; false when the pod could not be patched. */
+  private async setHold(namespace: string, name: string, containerId: string | null): Promise<boolean> {
     const body = { metadata: { annotations: { [ROTATION_HOLD_ANNOTATION]: containerId } } };
     return this.core.patchNamespacedPod({ namespace, name, body }, k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch)).then(
       () => true,
       (e: unknown) => {
-        this.log(`annotating ${namespace}/${name} for a rotation hold: ${errorText(e)}`);
+        if (!isNotFound(e)) this.log(`${containerId ? "setting" : "clearing"} the rotation hold of ${namespace}/${name}: ${errorText(e)}`);
         return false;
       },
     );
-  }
-
-  private async clearHold(namespace: string, name: string): Promise<void> {
-    const body = { metadata: { annotations: { [ROTATION_HOLD_ANNOTATION]: null } } };
-    await this.core
-      .patchNamespacedPod({ namespace, name, body }, k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch))
-      .catch((e: unknown) => isNotFound(e) || this.log(`clearing the rotation hold of ${namespace}/${name}: ${errorText(e)}`));
   }
 
   private async markNotReady(namespace: string, name: string): Promise<void> {
