@@ -23,7 +23,7 @@
 import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import http from "node:http";
-import { tmpdir } from "node:os";
+import { availableParallelism, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import * as k8s from "@kubernetes/client-node";
@@ -54,6 +54,24 @@ const SERVER_NODE_ARGS = (() => {
   return i >= 0 ? (process.argv[i + 1] ?? "").split(" ").filter(Boolean) : [];
 })();
 
+/** --profile: a CPU profile of the page over 10 s in the middle of the load; prints where its time went. */
+const PROFILE = process.argv.includes("--profile");
+
+interface ProfileNode { id: number; callFrame: { functionName: string; url: string; lineNumber: number; columnNumber: number }; hitCount?: number }
+function topOfProfile(profile: { nodes: ProfileNode[]; samples?: number[]; timeDeltas?: number[] }): string[] {
+  const byNode = new Map<number, number>();
+  const samples = profile.samples ?? [];
+  samples.forEach((id, i) => byNode.set(id, (byNode.get(id) ?? 0) + (profile.timeDeltas?.[i] ?? 0)));
+  const byFrame = new Map<string, number>();
+  for (const n of profile.nodes) {
+    const f = n.callFrame;
+    const key = `${f.functionName || "(anonymous)"} ${f.url.split("/").pop() ?? ""}:${f.lineNumber + 1}:${f.columnNumber + 1}`;
+    byFrame.set(key, (byFrame.get(key) ?? 0) + (byNode.get(n.id) ?? 0));
+  }
+  const total = [...byFrame.values()].reduce((a, b) => a + b, 0);
+  return [...byFrame].sort((a, b) => b[1] - a[1]).slice(0, 20).map(([k, us]) => `${(us / 1000).toFixed(0).padStart(6)} ms ${((100 * us) / total).toFixed(1).padStart(5)} %  ${k}`);
+}
+
 const kc = new k8s.KubeConfig();
 kc.loadFromFile(KUBECONFIG);
 const core = kc.makeApiClient(k8s.CoreV1Api);
@@ -74,6 +92,38 @@ function rssMb(pid: number): number {
   };
   visit(pid);
   return Math.round(kb / 1024);
+}
+
+/** CPU seconds so far of every process, by a group name: where the machine's CPUs go during the load. */
+function cpuByGroup(serverPid: number): Map<string, number> {
+  const serverTree = new Set<number>();
+  const visit = (p: number) => {
+    serverTree.add(p);
+    try {
+      for (const task of readdirSync(`/proc/${p}/task`)) for (const c of readFileSync(`/proc/${p}/task/${task}/children`, "utf8").trim().split(/\s+/).filter(Boolean)) visit(Number(c));
+    } catch {
+      // gone
+    }
+  };
+  visit(serverPid);
+  const groups = new Map<string, number>();
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    const pid = Number(entry);
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+      const comm = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      const seconds = (Number(fields[11]) + Number(fields[12])) / 100;
+      const uid = Number(/^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? -1);
+      const group =
+        pid === process.pid ? "bench (load + Playwright)" : serverTree.has(pid) ? "server" : comm === "chromium" || comm.startsWith("chrom") ? "browser (page)" : comm === "node" && uid === 10001 ? "Carrier (all pods)" : comm === "node" ? "other node (apps, operator)" : comm;
+      groups.set(group, (groups.get(group) ?? 0) + seconds);
+    } catch {
+      // the process ended meanwhile
+    }
+  }
+  return groups;
 }
 
 const pct = (values: number[], p: number): number => {
@@ -192,6 +242,12 @@ async function main(): Promise<void> {
     await page.getByLabel("Bridge", { exact: true }).selectOption(bridgeName);
     await page.getByRole("list", { name: "Feed status" }).filter({ hasText: `${bridgeName}: ${REPLICAS}/${REPLICAS} pod(s) live` }).waitFor({ timeout: 60_000 });
     const rssBefore = rssMb(pid);
+    // the page's main-thread time by kind over the load (Chrome's own counters, through CDP)
+    const cdp = await page.context().newCDPSession(page);
+    await cdp.send("Performance.enable");
+    const pageMetrics = async () => Object.fromEntries((await cdp.send("Performance.getMetrics")).metrics.map((x) => [x.name, x.value])) as Record<string, number>;
+    const metricsBefore = await pageMetrics();
+    const cpuBefore = cpuByGroup(pid);
 
     // ---- load --------------------------------------------------------------------------------
     const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
@@ -204,6 +260,16 @@ async function main(): Promise<void> {
     const sampler = setInterval(() => (peakRss = Math.max(peakRss, rssMb(pid))), 1000);
     const total = Math.round(RATE * SECONDS);
     const t0 = performance.now();
+    const profiled = PROFILE
+      ? (async () => {
+          await new Promise((r) => setTimeout(r, (SECONDS * 1000) / 2 - 5000));
+          await cdp.send("Profiler.enable");
+          await cdp.send("Profiler.start");
+          await new Promise((r) => setTimeout(r, 10_000));
+          const { profile } = await cdp.send("Profiler.stop");
+          return topOfProfile(profile);
+        })()
+      : Promise.resolve([]);
     await new Promise<void>((resolve) => {
       let i = 0;
       const tick = () => {
@@ -235,6 +301,8 @@ async function main(): Promise<void> {
       tick();
     });
     const sendSeconds = (performance.now() - t0) / 1000;
+    const metricsAfter = await pageMetrics();
+    const cpuAfter = cpuByGroup(pid);
     while (inFlight > 0 && performance.now() - t0 < (SECONDS + 15) * 1000) await new Promise((r) => setTimeout(r, 50));
     await new Promise((r) => setTimeout(r, 3000)); // the last records travel
     clearInterval(sampler);
@@ -272,6 +340,14 @@ async function main(): Promise<void> {
     const lag = status.result.data.lagMs;
     if (lag) console.log(`of which Carrier to the server's feed (last 1000 records, through the API's port-forward): p50 ${ms(lag.p50)}, p95 ${ms(lag.p95)}, max ${ms(lag.max)}`);
     console.log(`long tasks in the page: ${longTasks.filter((d) => d > 50).length} over 50 ms, ${longTasks.filter((d) => d > 200).length} over 200 ms, longest ${ms(Math.max(0, ...longTasks))} (target: none over 200 ms); page JS heap ${pageHeapMb} MB at the end`);
+    const spent = (k: string) => (metricsAfter[k] ?? 0) - (metricsBefore[k] ?? 0);
+    console.log(
+      `page main thread during the ${sendSeconds.toFixed(0)} s of load: busy ${spent("TaskDuration").toFixed(1)} s (script ${spent("ScriptDuration").toFixed(1)} s, style ${spent("RecalcStyleDuration").toFixed(1)} s in ${spent("RecalcStyleCount")} recalcs, layout ${spent("LayoutDuration").toFixed(1)} s in ${spent("LayoutCount")} layouts)`,
+    );
+    const cpu = [...cpuAfter].map(([g, s]) => [g, s - (cpuBefore.get(g) ?? 0)] as const).sort((a, b) => b[1] - a[1]);
+    console.log(`CPU during the load (${sendSeconds.toFixed(0)} s on ${availableParallelism()} CPUs): ${cpu.slice(0, 9).map(([g, s]) => `${g} ${s.toFixed(1)} s`).join(", ")}`);
+    const top = await profiled;
+    if (top.length) console.log(`page CPU profile, 10 s in the middle of the load, self time:\n  ${top.join("\n  ")}`);
     for (const f of longFrames.slice(0, 8)) console.log(`  long frame ${f}`);
     console.log(`server (${VIA_TSX ? "tsx" : "bundle on node, as npm start"}) RSS: before ${rssBefore} MB, peak ${peakRss} MB, after ${rssAfter} MB; at the end V8 heap ${mb(m.heapTotal)} MB (${mb(m.heapUsed)} used), external ${mb(m.external)} MB, the rest ${mb(m.rss - m.heapTotal - m.external)} MB`);
   } finally {

@@ -200,6 +200,7 @@ function Inspector({ context }: { context: string }) {
             label={session ? "Stored requests" : "Live requests"}
             rows={rows}
             version={version}
+            base={session ? 0 : live.shownBase}
             selectedId={selected?.id ?? null}
             onSelect={setSelected}
             checked={checked}

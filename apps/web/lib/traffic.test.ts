@@ -40,8 +40,11 @@ describe("the inspector's live buffer", () => {
     expect(buffer.rows.map((r) => r.path)).toEqual(["/r3", "/r4", "/r5", "/r6", "/r7"]);
     expect(buffer.shown.map((r) => r.path)).toEqual(["/r3", "/r5", "/r7"]);
     expect(buffer.trimmed).toBe(2);
+    // /r1 went from the front of the shown rows: the others keep their positions (base + index)
+    expect(buffer.shownBase).toBe(1);
     buffer.setMatch(null);
     expect(buffer.shown).toHaveLength(5);
+    expect(buffer.shownBase).toBe(0);
   });
 
   it("reports filter mistakes with their column", () => {

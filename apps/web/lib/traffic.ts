@@ -52,6 +52,12 @@ function insertByTime(list: Row[], row: Row): void {
 export class LiveBuffer {
   rows: Row[] = [];
   shown: Row[] = [];
+  /**
+   * Rows let go from the front of `shown` since it was last rebuilt: `shownBase + i` is a row's
+   * position for good while records only arrive, so the list can keep a row where it is on
+   * screen and move the whole list instead (see RecordList).
+   */
+  shownBase = 0;
   private n = 0;
   private keys = new Set<string>();
   /** Rows let go at the bound since the last clear. */
@@ -80,7 +86,10 @@ export class LiveBuffer {
       let cut = 0;
       while (cut < this.shown.length && goneKeys.has(this.shown[cut]!)) cut++;
       // rows are removed from the front of both (the oldest), so the shown ones that went are a prefix
-      if (cut > 0) this.shown.splice(0, cut);
+      if (cut > 0) {
+        this.shown.splice(0, cut);
+        this.shownBase += cut;
+      }
     }
     return added;
   }
@@ -88,11 +97,13 @@ export class LiveBuffer {
   setMatch(match: ((r: FeedRecord) => boolean) | null): void {
     this.match = match;
     this.shown = match ? this.rows.filter(match) : [...this.rows];
+    this.shownBase = 0;
   }
 
   clear(): void {
     this.rows = [];
     this.shown = [];
+    this.shownBase = 0;
     this.keys.clear();
     this.trimmed = 0;
   }
@@ -101,6 +112,8 @@ export class LiveBuffer {
 export interface LiveTraffic {
   /** Rows that pass the filter, oldest first. */
   shown: Row[];
+  /** The position of `shown[0]` (LiveBuffer.shownBase). */
+  shownBase: number;
   total: number;
   version: number;
   paused: boolean;
@@ -206,6 +219,7 @@ export function useLiveTraffic(context: string | null, bridge: string | null, ma
 
   return {
     shown: buffer.current.shown,
+    shownBase: buffer.current.shownBase,
     total: buffer.current.rows.length,
     version,
     paused,
@@ -238,9 +252,12 @@ export function formatMs(ms: number | null | undefined): string {
   return `${(ms / 1000).toFixed(2)} s`;
 }
 
+/** One formatter for every row: toLocaleTimeString with options builds a new one per call, which cost the live list more than all its other rendering together. */
+const TIME_OF_DAY = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23" });
+
 export function formatTime(iso: string): string {
   const d = new Date(iso);
-  return `${d.toLocaleTimeString([], { hour12: false })}.${String(d.getMilliseconds()).padStart(3, "0")}`;
+  return `${TIME_OF_DAY.format(d)}.${String(d.getMilliseconds()).padStart(3, "0")}`;
 }
 
 /** Pretty JSON when the text is JSON. */

@@ -4,6 +4,11 @@
  * twenty thousand rows cost what fifty do), newest on top, with a selected row (the details pane)
  * and checked rows (HAR export). ARIA grid roles with aria-rowcount/aria-rowindex, so assistive
  * technology and tests see the whole list's size.
+ *
+ * New rows come in on top all the time, which would move every row on screen each time. Instead a
+ * row is placed once, by its position in the list (`base` + index, which stays the same while rows
+ * only arrive), and the layer holding the rows moves down: the browser lays out and paints only the
+ * new rows, not every row again several times a second.
  */
 import { useCallback, useRef, useState } from "react";
 import type { FeedRecord } from "../../lib/traffic-types";
@@ -11,6 +16,8 @@ import { formatBytes, formatMs, formatTime } from "../../lib/traffic";
 import styles from "./traffic.module.css";
 
 const ROW = 28;
+/** Positions are taken modulo this many rows, so pixel offsets stay far below the browser's layout limits. */
+const REBASE = 100_000;
 const COLUMNS = "1.6rem 6.6rem 4.2rem minmax(8rem, 1fr) 3.9rem 4.6rem 4.6rem 4.4rem minmax(5rem, 0.5fr)";
 
 function statusClass(s: number | undefined): string | undefined {
@@ -24,6 +31,8 @@ export interface RecordListProps<T extends FeedRecord> {
   rows: readonly T[];
   /** Changes whenever `rows` changed in place. */
   version: number;
+  /** The position of `rows[0]`: rows keep theirs while it grows by the rows let go from the front. */
+  base?: number;
   selectedId: string | null;
   onSelect: (row: T) => void;
   checked: ReadonlySet<string>;
@@ -33,7 +42,7 @@ export interface RecordListProps<T extends FeedRecord> {
   empty: string;
 }
 
-export function RecordList<T extends FeedRecord>({ label, rows, version, selectedId, onSelect, checked, onCheck, onCheckAll, height = 460, empty }: RecordListProps<T>) {
+export function RecordList<T extends FeedRecord>({ label, rows, version, base = 0, selectedId, onSelect, checked, onCheck, onCheckAll, height = 460, empty }: RecordListProps<T>) {
   const [scrollTop, setScrollTop] = useState(0);
   const frame = useRef<number | null>(null);
   const onScroll = useCallback((e: React.UIEvent<HTMLDivElement>) => {
@@ -46,6 +55,10 @@ export function RecordList<T extends FeedRecord>({ label, rows, version, selecte
   const last = Math.min(n, Math.ceil((scrollTop + height) / ROW) + 8);
   const visible: Array<{ row: T; index: number }> = [];
   for (let i = first; i < last; i++) visible.push({ row: rows[n - 1 - i]!, index: i });
+  const offset = base - (base % REBASE);
+  /** Where the row at `index` from the top sits inside the moving layer. */
+  const placeOf = (index: number) => -(base + n - 1 - index - offset) * ROW;
+  const layerTop = (base + n - 1 - offset) * ROW;
   const allChecked = n > 0 && checked.size >= n;
 
   return (
@@ -67,55 +80,57 @@ export function RecordList<T extends FeedRecord>({ label, rows, version, selecte
       ) : (
         <div className={styles.body} style={{ height: Math.min(height, n * ROW + 2) }} onScroll={onScroll}>
           <div style={{ height: n * ROW, position: "relative" }} role="rowgroup">
-            {visible.map(({ row, index }) => (
-              <div
-                key={row.id}
-                role="row"
-                aria-rowindex={index + 2}
-                aria-selected={row.id === selectedId}
-                tabIndex={0}
-                className={styles.row}
-                data-path={row.path ?? ""}
-                data-recorded={Math.round(Date.parse(row.time) + row.durationMs)}
-                style={{ gridTemplateColumns: COLUMNS, position: "absolute", top: index * ROW, height: ROW, left: 0, right: 0 }}
-                onClick={() => onSelect(row)}
-                onKeyDown={(e) => {
-                  if (e.key === "Enter" || e.key === " ") {
-                    e.preventDefault();
-                    onSelect(row);
-                  }
-                }}
-              >
-                <div role="gridcell" className={styles.cell} onClick={(e) => e.stopPropagation()}>
-                  <input type="checkbox" aria-label={`Select ${row.method ?? row.kind} ${row.path ?? ""}`} checked={checked.has(row.id)} onChange={(e) => onCheck(row.id, e.target.checked)} />
+            <div style={{ position: "absolute", top: 0, left: 0, right: 0, transform: `translateY(${layerTop}px)`, willChange: "transform" }}>
+              {visible.map(({ row, index }) => (
+                <div
+                  key={row.id}
+                  role="row"
+                  aria-rowindex={index + 2}
+                  aria-selected={row.id === selectedId}
+                  tabIndex={0}
+                  className={styles.row}
+                  data-path={row.path ?? ""}
+                  data-recorded={Math.round(Date.parse(row.time) + row.durationMs)}
+                  style={{ gridTemplateColumns: COLUMNS, position: "absolute", top: placeOf(index), height: ROW, left: 0, right: 0 }}
+                  onClick={() => onSelect(row)}
+                  onKeyDown={(e) => {
+                    if (e.key === "Enter" || e.key === " ") {
+                      e.preventDefault();
+                      onSelect(row);
+                    }
+                  }}
+                >
+                  <div role="gridcell" className={styles.cell} onClick={(e) => e.stopPropagation()}>
+                    <input type="checkbox" aria-label={`Select ${row.method ?? row.kind} ${row.path ?? ""}`} checked={checked.has(row.id)} onChange={(e) => onCheck(row.id, e.target.checked)} />
+                  </div>
+                  <div role="gridcell" className={styles.cell}>
+                    {formatTime(row.time)}
+                  </div>
+                  <div role="gridcell" className={styles.cell}>
+                    {row.kind === "tcp" ? "TCP" : row.method}
+                  </div>
+                  <div role="gridcell" className={`${styles.cell} mono`} title={row.path}>
+                    {row.kind === "tcp" ? row.client : row.path}
+                    {row.sampled ? <span className={styles.marker}>sampled</span> : null}
+                  </div>
+                  <div role="gridcell" className={`${styles.cell} ${statusClass(row.status) ?? ""}`} title={row.error}>
+                    {row.status ?? (row.error ? "ERR" : "–")}
+                  </div>
+                  <div role="gridcell" className={styles.cell}>
+                    {formatMs(row.durationMs)}
+                  </div>
+                  <div role="gridcell" className={styles.cell}>
+                    {formatBytes(row.bytesIn + row.bytesOut)}
+                  </div>
+                  <div role="gridcell" className={styles.cell}>
+                    {row.route?.to ?? "–"}
+                  </div>
+                  <div role="gridcell" className={styles.cell} title={row.bridges.join(", ")}>
+                    {row.bridge || row.bridges.join(", ")}
+                  </div>
                 </div>
-                <div role="gridcell" className={styles.cell}>
-                  {formatTime(row.time)}
-                </div>
-                <div role="gridcell" className={styles.cell}>
-                  {row.kind === "tcp" ? "TCP" : row.method}
-                </div>
-                <div role="gridcell" className={`${styles.cell} mono`} title={row.path}>
-                  {row.kind === "tcp" ? row.client : row.path}
-                  {row.sampled ? <span className={styles.marker}>sampled</span> : null}
-                </div>
-                <div role="gridcell" className={`${styles.cell} ${statusClass(row.status) ?? ""}`} title={row.error}>
-                  {row.status ?? (row.error ? "ERR" : "–")}
-                </div>
-                <div role="gridcell" className={styles.cell}>
-                  {formatMs(row.durationMs)}
-                </div>
-                <div role="gridcell" className={styles.cell}>
-                  {formatBytes(row.bytesIn + row.bytesOut)}
-                </div>
-                <div role="gridcell" className={styles.cell}>
-                  {row.route?.to ?? "–"}
-                </div>
-                <div role="gridcell" className={styles.cell} title={row.bridges.join(", ")}>
-                  {row.bridge || row.bridges.join(", ")}
-                </div>
-              </div>
-            ))}
+              ))}
+            </div>
           </div>
         </div>
       )}
