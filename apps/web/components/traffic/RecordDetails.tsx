@@ -5,7 +5,7 @@
  * local container or the original, edit then replay, compare both answers.
  */
 import { useQuery } from "@tanstack/react-query";
-import { useEffect, useState, type ReactNode } from "react";
+import { memo, useEffect, useState, type ReactNode } from "react";
 import { useTRPC, useTRPCClient } from "../../lib/trpc";
 import { formatBytes, formatMs, pretty } from "../../lib/traffic";
 import type { CompareResult, FeedRecord, ReplayRequest, ReplayResult, ReplayTarget, TrafficBody } from "../../lib/traffic-types";
@@ -167,7 +167,8 @@ function parseHeaders(text: string): { ok: true; headers: Array<[string, string]
   return { ok: true, headers };
 }
 
-export function RecordDetails({ context, id, initial }: { context: string; id: string; initial: FeedRecord }) {
+/** Memoised: the live list re-renders the screen several times a second under load; an open record does not change with it. */
+export const RecordDetails = memo(function RecordDetails({ context, id, initial }: { context: string; id: string; initial: FeedRecord }) {
   const trpc = useTRPC();
   const client = useTRPCClient();
   const full = useQuery({ ...trpc.traffic.record.queryOptions({ context, id }), retry: false, staleTime: Infinity });
@@ -302,4 +303,4 @@ export function RecordDetails({ context, id, initial }: { context: string; id: s
       ) : null}
     </section>
   );
-}
+});

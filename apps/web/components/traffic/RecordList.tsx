@@ -51,8 +51,10 @@ export function RecordList<T extends FeedRecord>({ label, rows, version, base = 
     frame.current = requestAnimationFrame(() => setScrollTop(top));
   }, []);
   const n = rows.length;
+  // a few rows beyond the view for scrolling; while records come in, every row in the DOM is laid out
+  // again each frame, so fewer below the view (live, at the top of the list, there are none above)
   const first = Math.max(0, Math.floor(scrollTop / ROW) - 8);
-  const last = Math.min(n, Math.ceil((scrollTop + height) / ROW) + 8);
+  const last = Math.min(n, Math.ceil((scrollTop + height) / ROW) + 4);
   const visible: Array<{ row: T; index: number }> = [];
   for (let i = first; i < last; i++) visible.push({ row: rows[n - 1 - i]!, index: i });
   const offset = base - (base % REBASE);
