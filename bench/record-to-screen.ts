@@ -82,6 +82,10 @@ function summarizeTrace(events: TraceEvent[]): string[] {
     .slice(0, 14)
     .map(([n, x]) => `${(x.us / 1000).toFixed(0).padStart(6)} ms in ${String(x.n).padStart(5)}  ${n}`);
   lines.push(`layouts: ${layouts.length}, ${(avg((e) => e.dur!) / 1000).toFixed(1)} ms each, ${avg((e) => e.args?.beginData?.dirtyObjects ?? 0).toFixed(0)} of ${avg((e) => e.args?.beginData?.totalObjects ?? 0).toFixed(0)} objects dirty on average`);
+  const longest = [...layouts].sort((a, b) => b.dur! - a.dur!).slice(0, 5);
+  lines.push(`longest layouts: ${longest.map((e) => `${(e.dur! / 1000).toFixed(0)} ms (${e.args?.beginData?.dirtyObjects ?? "?"} of ${e.args?.beginData?.totalObjects ?? "?"} dirty)`).join(", ")}`);
+  const styles = mine.filter((e) => e.name === "UpdateLayoutTree").sort((a, b) => b.dur! - a.dur!).slice(0, 5);
+  lines.push(`longest style recalcs: ${styles.map((e) => `${(e.dur! / 1000).toFixed(0)} ms (${e.args?.data?.elementCount ?? "?"} elements)`).join(", ")}`);
   return lines;
 }
 
@@ -148,7 +152,7 @@ function cpuByGroup(serverPid: number): Map<string, number> {
       const seconds = (Number(fields[11]) + Number(fields[12])) / 100;
       const uid = Number(/^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? -1);
       const group =
-        pid === process.pid ? "bench (load + Playwright)" : serverTree.has(pid) ? "server" : comm === "chromium" || comm.startsWith("chrom") ? "browser (page)" : comm === "node" && uid === 10001 ? "Carrier (all pods)" : comm === "node" ? "other node (apps, operator)" : comm;
+        pid === process.pid ? "bench (load + Playwright)" : serverTree.has(pid) ? "server" : comm === "chromium" || comm.startsWith("chrom") ? `browser ${/--type=(\S+)/.exec(readFileSync(`/proc/${pid}/cmdline`, "utf8").replaceAll("\0", " "))?.[1] ?? "main"}` : comm === "node" && uid === 10001 ? "Carrier (all pods)" : comm === "node" ? "other node (apps, operator)" : comm;
       groups.set(group, (groups.get(group) ?? 0) + seconds);
     } catch {
       // the process ended meanwhile
