@@ -112,12 +112,12 @@ kc.loadFromFile(KUBECONFIG);
 const core = kc.makeApiClient(k8s.CoreV1Api);
 const apps = kc.makeApiClient(k8s.AppsV1Api);
 
-function rssMb(pid: number): number {
-  let kb = 0;
+/** `pid` and every process below it. */
+function processTree(pid: number): number[] {
+  const tree: number[] = [];
   const visit = (p: number) => {
+    tree.push(p);
     try {
-      const line = readFileSync(`/proc/${p}/status`, "utf8").split("\n").find((l) => l.startsWith("VmRSS:")) ?? "VmRSS: 0 kB";
-      kb += Number(line.split(/\s+/)[1]);
       for (const task of readdirSync(`/proc/${p}/task`)) {
         for (const child of readFileSync(`/proc/${p}/task/${task}/children`, "utf8").trim().split(/\s+/).filter(Boolean)) visit(Number(child));
       }
@@ -126,21 +126,25 @@ function rssMb(pid: number): number {
     }
   };
   visit(pid);
+  return tree;
+}
+
+function rssMb(pid: number): number {
+  let kb = 0;
+  for (const p of processTree(pid)) {
+    try {
+      const line = readFileSync(`/proc/${p}/status`, "utf8").split("\n").find((l) => l.startsWith("VmRSS:")) ?? "VmRSS: 0 kB";
+      kb += Number(line.split(/\s+/)[1]);
+    } catch {
+      // the process ended meanwhile
+    }
+  }
   return Math.round(kb / 1024);
 }
 
 /** CPU seconds so far of every process, by a group name: where the machine's CPUs go during the load. */
 function cpuByGroup(serverPid: number): Map<string, number> {
-  const serverTree = new Set<number>();
-  const visit = (p: number) => {
-    serverTree.add(p);
-    try {
-      for (const task of readdirSync(`/proc/${p}/task`)) for (const c of readFileSync(`/proc/${p}/task/${task}/children`, "utf8").trim().split(/\s+/).filter(Boolean)) visit(Number(c));
-    } catch {
-      // gone
-    }
-  };
-  visit(serverPid);
+  const serverTree = new Set(processTree(serverPid));
   const groups = new Map<string, number>();
   for (const entry of readdirSync("/proc")) {
     if (!/^\d+$/.test(entry)) continue;

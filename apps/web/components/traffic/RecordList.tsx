@@ -7,8 +7,7 @@
  *
  * New rows come in on top all the time, which would move every row on screen each time. Instead a
  * row is placed once, by its position in the list (`base` + index, which stays the same while rows
- * only arrive), and the layer holding the rows moves down: the browser lays out and paints only the
- * new rows, not every row again several times a second.
+ * only arrive), and the layer holding the rows moves down: a row already on screen keeps its style.
  */
 import { useCallback, useRef, useState } from "react";
 import type { FeedRecord } from "../../lib/traffic-types";
@@ -57,10 +56,9 @@ export function RecordList<T extends FeedRecord>({ label, rows, version, base = 
   const last = Math.min(n, Math.ceil((scrollTop + height) / ROW) + 4);
   const visible: Array<{ row: T; index: number }> = [];
   for (let i = first; i < last; i++) visible.push({ row: rows[n - 1 - i]!, index: i });
-  const offset = base - (base % REBASE);
-  /** Where the row at `index` from the top sits inside the moving layer. */
-  const placeOf = (index: number) => -(base + n - 1 - index - offset) * ROW;
-  const layerTop = (base + n - 1 - offset) * ROW;
+  /** The newest row's position; the row at `index` from the top has `newest - index`. */
+  const newest = (base % REBASE) + n - 1;
+  const layerTop = newest * ROW;
   const allChecked = n > 0 && checked.size >= n;
 
   return (
@@ -93,7 +91,7 @@ export function RecordList<T extends FeedRecord>({ label, rows, version, base = 
                   className={styles.row}
                   data-path={row.path ?? ""}
                   data-recorded={Math.round(Date.parse(row.time) + row.durationMs)}
-                  style={{ gridTemplateColumns: COLUMNS, position: "absolute", top: placeOf(index), height: ROW, left: 0, right: 0 }}
+                  style={{ gridTemplateColumns: COLUMNS, position: "absolute", top: -(newest - index) * ROW, height: ROW, left: 0, right: 0 }}
                   onClick={() => onSelect(row)}
                   onKeyDown={(e) => {
                     if (e.key === "Enter" || e.key === " ") {
