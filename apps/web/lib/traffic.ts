@@ -6,7 +6,7 @@
  * animation frame however fast records come.
  */
 import { parseFilter, matchRecord } from "@gefyra/shared";
-import { useCallback, useEffect, useMemo, useRef, useState } from "react";
+import { startTransition, useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { isMarker } from "./stream";
 import { useTRPCClient } from "./trpc";
 import type { FeedAggregate, FeedRecord, TrafficEvent, TrafficStatus } from "./traffic-types";
@@ -147,7 +147,9 @@ export function useLiveTraffic(context: string | null, bridge: string | null, ma
     if (frame.current !== null) return;
     frame.current = requestAnimationFrame(() => {
       frame.current = null;
-      setVersion((v) => v + 1);
+      // a transition: React renders the new rows in slices of a few ms and lets the page answer
+      // input (and the browser paint) in between, instead of one long task per batch of records
+      startTransition(() => setVersion((v) => v + 1));
     });
   }, []);
   useEffect(() => () => void (frame.current !== null && cancelAnimationFrame(frame.current)), []);
@@ -191,8 +193,8 @@ export function useLiveTraffic(context: string | null, bridge: string | null, ma
               }
             } else buffer.current.add(m.records);
             render();
-          } else if (m.type === "status") setStatus(m.status);
-          else setAggregates((a) => [...a.slice(-119), m.aggregate]);
+          } else if (m.type === "status") startTransition(() => setStatus(m.status));
+          else startTransition(() => setAggregates((a) => [...a.slice(-119), m.aggregate]));
         },
       },
     );
@@ -218,7 +220,9 @@ export function useLiveTraffic(context: string | null, bridge: string | null, ma
   }, [render]);
 
   return {
-    shown: buffer.current.shown,
+    // a copy: records keep arriving while a transition's render is paused, and the list must see
+    // the rows and their base as they were together
+    shown: buffer.current.shown.slice(),
     shownBase: buffer.current.shownBase,
     total: buffer.current.rows.length,
     version,

@@ -4,7 +4,7 @@
  * the stored records (refreshed every 2 s while the range ends now). Plain SVG.
  */
 import { useQuery } from "@tanstack/react-query";
-import { memo, useEffect, useMemo, useState } from "react";
+import { memo, startTransition, useEffect, useMemo, useState } from "react";
 import { useTRPC } from "../../lib/trpc";
 import { formatMs } from "../../lib/traffic";
 import type { SeriesPoint } from "../../lib/traffic-types";
@@ -94,7 +94,7 @@ export const TrafficCharts = memo(function TrafficCharts({ bridges }: { bridges:
   const [now, setNow] = useState(() => Date.now());
   // the range ends now: move it every 2 s (the previous figures stay on screen while the next load)
   useEffect(() => {
-    const t = setInterval(() => setNow(Date.now()), 2000);
+    const t = setInterval(() => startTransition(() => setNow(Date.now())), 2000);
     return () => clearInterval(t);
   }, []);
   const to = new Date(Math.ceil(now / 1000) * 1000);
